@@ -1,0 +1,75 @@
+/* ctl-status.c: `junctionctl status`: ask the router for its streams and
+ * bound names (urn:junction:component:1 status) and print a table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl-link.h"
+#include "ctl.h"
+#include "stanza.h"
+#include "stream.h"
+
+#define CTL_NS_EXT "urn:junction:component:1"
+
+static const char *ctl_attr(const struct stanza *st, const char *name)
+{
+	const char *v = stanza_get_attr(st, name);
+	return v != NULL ? v : "-";
+}
+
+int ctl_status(const struct config *config)
+{
+	struct ctl_link *link = NULL;
+	struct stanza *reply = NULL;
+	char err[512];
+	int ret = 1;
+
+	if (ctl_link_open(config, &link, err, sizeof(err)) < 0)
+		goto out;
+	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+	stanza_set_attr(iq, "type", "get");
+	stanza_add_child(iq, "status", CTL_NS_EXT);
+	int r = ctl_link_request(link, iq, &reply, err, sizeof(err));
+	stanza_unref(&iq);
+	if (r < 0)
+		goto out;
+	struct stanza *status = stanza_find_child(reply, "status", CTL_NS_EXT);
+	if (status == NULL) {
+		struct stanza *e = stanza_find_child(reply, "error", NULL);
+		struct stanza *cond = e ? stanza_child_element(e, 0) : NULL;
+		snprintf(err, sizeof(err), "router answered %s", cond ? cond->name : "nothing useful");
+		goto out;
+	}
+	printf("router up %ss, protocol version %s\n", ctl_attr(status, "uptime"),
+	       ctl_attr(status, "version"));
+	printf("%-5s %-32s %-21s %-20s %10s %10s %8s %8s %9s  %s\n", "ID", "NAME", "PEER",
+	       "SINCE", "IN", "OUT", "BOUNCED", "REJECTED", "QUEUED", "BINDS");
+	for (size_t i = 0; i < stanza_count_child_elements(status); i++) {
+		struct stanza *s = stanza_child_element(status, i);
+		if (strcmp(s->name, "stream") != 0)
+			continue;
+		/* Our own link shows up too; leave it out. */
+		if (strncmp(ctl_attr(s, "name"), "ctl-", 4) == 0 &&
+		    strstr(ctl_attr(s, "name"), ".junction.invalid") != NULL)
+			continue;
+		printf("%-5s %-32s %-21s %-20s %10s %10s %8s %8s %9s ", ctl_attr(s, "id"),
+		       ctl_attr(s, "name"), ctl_attr(s, "peer"), ctl_attr(s, "since"),
+		       ctl_attr(s, "in"), ctl_attr(s, "out"), ctl_attr(s, "bounced"),
+		       ctl_attr(s, "rejected"), ctl_attr(s, "queued"));
+		if (strcmp(ctl_attr(s, "default"), "true") == 0)
+			printf(" *default*");
+		for (size_t j = 0; j < stanza_count_child_elements(s); j++) {
+			struct stanza *b = stanza_child_element(s, j);
+			printf(" %s%s", ctl_attr(b, "name"),
+			       strcmp(ctl_attr(b, "mode"), "shared") == 0 ? "(shared)" : "");
+		}
+		printf("\n");
+	}
+	ret = 0;
+out:
+	if (ret != 0)
+		fprintf(stderr, "junctionctl: %s\n", err);
+	stanza_unref(&reply);
+	ctl_link_close(&link);
+	return ret;
+}

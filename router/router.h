@@ -1,0 +1,116 @@
+/* router.h: junction-router's shared state and the functions its files
+ * offer each other.
+ *
+ * One process, one libuv loop, no threads. struct router owns the listeners,
+ * every component stream, the route table and the periodic timer. A struct
+ * router_stream is one component connection: the conn (common/conn.h), its
+ * parser, its state in the XEP-0114 handshake, the names it bound and its
+ * counters. A stream is freed only in its conn's closed callback; until then
+ * router_stream_close() just marks it closing, so pointers taken during a
+ * callback stay valid for the rest of that callback.
+ *
+ * Files: main.c (start-up, signals), router-stream.c (per-stream protocol and
+ * the hot path), router-route.c (name table), router-bounce.c (error
+ * stanzas), router-admin.c (the urn:junction:component:1 iq extension).
+ */
+#ifndef JUNCTION_ROUTER_H
+#define JUNCTION_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+#include "config.h"
+#include "router-route.h"
+#include "xml-parser.h"
+
+#define ROUTER_NS_EXT "urn:junction:component:1"
+#define ROUTER_EXT_VERSION "1"
+
+struct conn;
+struct conn_listener;
+struct stanza;
+struct buf;
+
+enum router_stream_state {
+	ROUTER_STREAM_HEADER,    /* waiting for the stream header */
+	ROUTER_STREAM_HANDSHAKE, /* header answered, waiting for <handshake> */
+	ROUTER_STREAM_READY,     /* authenticated, name bound */
+	ROUTER_STREAM_CLOSING,   /* error sent or close under way */
+};
+
+struct router_stream_counters {
+	uint64_t in;       /* stanzas read from it */
+	uint64_t out;      /* stanzas queued to it */
+	uint64_t bounced;  /* its stanzas that came back to it as errors */
+	uint64_t rejected; /* its stanzas refused for a bad or forged address */
+};
+
+struct router_stream {
+	struct router *router;
+	struct conn *conn;
+	unsigned long id;
+	struct xml_parser *parser;
+	enum router_stream_state state;
+	char stream_id[33];
+	char *name;         /* the handshake name, also the hashing instance */
+	bool trusted;       /* authenticated with [router] secret */
+	bool extra_prefixes; /* raw stanza bytes need their stream's prefixes */
+	bool read_paused;
+	uint64_t opened_ms;  /* loop time at accept */
+	time_t since;        /* wall clock at handshake */
+	uint64_t over_limit_since_ms; /* 0 when the queue is under the limit */
+	struct router_stream_counters count;
+	struct router_stream *prev, *next;
+};
+
+struct router {
+	uv_loop_t *loop;
+	struct config *config;
+	struct conn_listener *listener, *listener_unix;
+	struct route_table *routes;
+	struct router_stream *streams;
+	uv_timer_t timer;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	const char *secret;
+	size_t queue_limit;
+	uint64_t stall_timeout_ms, handshake_timeout_ms;
+	struct xml_parser_limits limits;
+	time_t started;
+	bool stopping;
+};
+
+/* router-stream.c */
+int router_start(struct router *router, char *err, size_t errlen);
+void router_stop(struct router *router);
+void router_free(struct router *router);
+/* Send a stream error (condition non-NULL) or a plain close and close. */
+void router_stream_close(struct router_stream *stream, const char *condition, const char *text);
+/* Queue bytes for a stream, counting a stanza; false when the stream is
+ * over its queue limit or closing (nothing queued). */
+bool router_stream_deliver(struct router_stream *stream, const char *data, size_t len);
+/* Queue a stanza tree to a stream, ignoring the limit (replies to the
+ * stream's own requests: the limit is enforced by pausing its reads). */
+void router_stream_reply(struct router_stream *stream, const struct stanza *reply);
+/* Is name one this deployment serves (configured or bound)? */
+bool router_serves(const struct router *router, const char *domain);
+
+/* router-bounce.c */
+/* Answer the stanza the sender sent with an error on the sender's own
+ * stream (counted as bounced); nothing for error-type stanzas and iq
+ * results, which must never be answered with an error. */
+void router_bounce(struct router_stream *sender, const struct xml_parser_stanza *st,
+		   const char *type, const char *condition, const char *text);
+/* Bounce every message and iq in bytes that a closing stream never
+ * received, routing each error to the original sender. */
+void router_bounce_unsent(struct router *router, const char *bytes, size_t len,
+			  const char *type, const char *condition);
+/* Route an error stanza (never bounced itself). */
+void router_route_error(struct router *router, const struct stanza *error);
+
+/* router-admin.c */
+/* An iq with no 'to' from an authenticated stream. */
+void router_admin_handle(struct router_stream *stream, const struct xml_parser_stanza *st);
+
+#endif

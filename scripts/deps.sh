@@ -1,0 +1,21 @@
+# deps.sh: the Debian packages Junction needs; sourced by quickstart.sh and
+# tests/run-all. Each is explained in README.md ("Dependencies").
+JUNCTION_BUILD_DEPS="autoconf automake pkg-config make gcc libexpat1-dev libssl-dev libuv1-dev
+ libsqlite3-dev libzmq3-dev libinih-dev libidn-dev"
+JUNCTION_RUN_DEPS="supervisor"
+JUNCTION_TEST_DEPS="python3 python3-pytest python3-pytest-timeout python3-slixmpp"
+
+# junction_apt_install PACKAGES...: install what is missing (as root, or via sudo).
+junction_apt_install() {
+	local missing=""
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+			|| missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	echo "installing:$missing"
+	$sudo apt-get update -q >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing >/dev/null
+}
