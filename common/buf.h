@@ -32,7 +32,7 @@ void buf_append(struct buf *b, const void *data, size_t len);
 void buf_append_str(struct buf *b, const char *s);
 void buf_append_char(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Escape XML text (&, <, >) or, when attr is true, an attribute value
  * quoted with ' (also ' and "). CR in text, and TAB, LF, CR in attributes,
  * become character references so that a parser reads them back unchanged. */

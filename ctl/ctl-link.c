@@ -27,6 +27,7 @@ struct ctl_link {
 	char *stream_id;
 	bool closed;
 	struct stanza *received; /* the last top-level element, until taken */
+	bool event;              /* a callback ran during the last feed */
 	unsigned next_id;
 };
 
@@ -34,7 +35,8 @@ static int ctl_link_on_open(void *ctx, const struct xml_parser_stream_open *open
 {
 	struct ctl_link *link = ctx;
 	link->stream_id = xstrdup(open->id != NULL ? open->id : "");
-	return 1; /* stop: the caller wants to act on the header */
+	link->event = true;
+	return 0;
 }
 
 static int ctl_link_on_stanza(void *ctx, const struct xml_parser_stanza *st)
@@ -42,14 +44,16 @@ static int ctl_link_on_stanza(void *ctx, const struct xml_parser_stanza *st)
 	struct ctl_link *link = ctx;
 	stanza_unref(&link->received);
 	link->received = stanza_ref(st->tree);
-	return 1;
+	link->event = true;
+	return 0;
 }
 
 static int ctl_link_on_close(void *ctx)
 {
 	struct ctl_link *link = ctx;
 	link->closed = true;
-	return 1;
+	link->event = true;
+	return 0;
 }
 
 static const struct xml_parser_callbacks ctl_link_callbacks = {
@@ -73,11 +77,12 @@ static int ctl_link_send(struct ctl_link *link, const char *data, size_t len)
 }
 
 /* Read byte by byte until the parser reports an event: simple, and the
- * amounts here are tiny. */
+ * amounts here are tiny, so no event is ever left unseen in a buffer. */
 static int ctl_link_wait_event(struct ctl_link *link, char *err, size_t errlen)
 {
 	char c;
-	for (;;) {
+	link->event = false;
+	while (!link->event) {
 		ssize_t n = recv(link->fd, &c, 1, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -87,14 +92,13 @@ static int ctl_link_wait_event(struct ctl_link *link, char *err, size_t errlen)
 			return -1;
 		}
 		int r = xml_parser_feed(link->parser, &c, 1);
-		if (r == XML_PARSER_STOPPED)
-			return 0;
 		if (r < 0) {
 			snprintf(err, errlen, "bad XML from router: %s",
 				 xml_parser_error_text(link->parser));
 			return -1;
 		}
 	}
+	return 0;
 }
 
 static int ctl_link_connect(const struct config *config, char *err, size_t errlen)
