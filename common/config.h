@@ -57,25 +57,35 @@ int config_load(const char *path, struct config **config_r, char *err, size_t er
 void config_free(struct config **config);
 const char *config_path(const struct config *config);
 
-/* String value or default; NULL when unset and no default. */
+/* section is a fixed section name ("router") or "component NAME" (NAME in
+ * any case; NULL / 0 when there is no such component). Typed getters
+ * assert that the key has their type and return 0 / false when the key is
+ * unset and has no default. */
+
+/* String value (as written, trimmed) or default; NULL when unset and no
+ * default. */
 const char *config_get(const struct config *config, const char *section, const char *key);
 uint64_t config_get_uint(const struct config *config, const char *section, const char *key);
 uint64_t config_get_size(const struct config *config, const char *section, const char *key);
 uint64_t config_get_duration_ms(const struct config *config, const char *section, const char *key);
 bool config_get_bool(const struct config *config, const char *section, const char *key);
 /* List items (for CONFIG_LIST and CONFIG_DOMAINS); *n_r gets the count. The
- * array and strings live as long as config. */
+ * array and strings live as long as config. CONFIG_DOMAINS items are
+ * normalised like a JID domainpart ("Example.COM." gives "example.com"). */
 const char *const *config_get_list(const struct config *config, const char *section, const char *key,
 				   size_t *n_r);
 /* The line a key was set on, 0 when it came from the default. */
 unsigned config_line(const struct config *config, const char *section, const char *key);
 
-/* [component NAME] sections: NAME of the i-th one, NULL past the end. */
+/* [component NAME] sections in file order: the i-th NAME, normalised as a
+ * domain, NULL past the end. */
 const char *config_component_name(const struct config *config, size_t i);
-/* The secret of [component NAME], or NULL if there is no such section. */
+/* The secret of [component NAME], or NULL if there is no such section.
+ * name is normalised before the lookup, so any case matches. */
 const char *config_component_secret(const struct config *config, const char *name);
 
-/* Split "host:port" / "[v6]:port" into host (without brackets) and port. */
+/* Split "host:port" / "[v6]:port" into host (without brackets) and port,
+ * validated as for CONFIG_HOSTPORT; -1 when invalid or host_len is too small. */
 int config_parse_hostport(const char *s, char *host_r, size_t host_len, unsigned *port_r);
 
 #endif

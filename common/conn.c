@@ -10,6 +10,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,11 +100,33 @@ static void conn_linger_closed(uv_handle_t *handle)
 	free(handle);
 }
 
+/* Hand everything not confirmed written to the owner, right before the
+ * handle closes (which cancels a pending write). */
+static void conn_report_unsent(struct conn *conn)
+{
+	struct buf all = {0};
+	size_t unwritten = conn->inflight.len;
+
+	if (conn->callbacks == NULL || conn->callbacks->unsent == NULL || conn_queued(conn) == 0)
+		return;
+	/* libuv counts what a pending write has not yet handed to the kernel. */
+	if (conn->writing)
+		unwritten = uv_stream_get_write_queue_size(&conn->h.stream);
+	if (unwritten > conn->inflight.len)
+		unwritten = conn->inflight.len;
+	buf_append(&all, conn->inflight.data, conn->inflight.len);
+	buf_append(&all, conn->out.data, conn->out.len);
+	buf_reset(&conn->out);
+	conn->callbacks->unsent(conn, all.data, all.len, conn->inflight.len - unwritten);
+	buf_free(&all);
+}
+
 static void conn_close_now(struct conn *conn)
 {
 	if (uv_is_closing(&conn->h.handle))
 		return;
 	conn_unmark_pending(conn);
+	conn_report_unsent(conn);
 	if (conn->linger != NULL) {
 		uv_timer_stop(conn->linger);
 		uv_close((uv_handle_t *)conn->linger, conn_linger_closed);
@@ -133,7 +156,7 @@ static void conn_write_done(uv_write_t *req, int status)
 		if (conn->closing) {
 			conn_close_now(conn);
 		} else if (conn->callbacks->eof != NULL) {
-			/* Keep inflight: the owner may still take_unsent() it. */
+			/* Keep inflight: the unsent callback reports it on close. */
 			conn->callbacks->eof(conn, status);
 		}
 		return;
@@ -206,18 +229,6 @@ size_t conn_queued(const struct conn *conn)
 	return conn->out.len + conn->inflight.len;
 }
 
-void conn_take_unsent(struct conn *conn, struct buf *out)
-{
-	buf_append(out, conn->inflight.data, conn->inflight.len);
-	buf_append(out, conn->out.data, conn->out.len);
-	buf_reset(&conn->out);
-	/* inflight stays owned by a pending uv_write; it is freed on close. */
-	if (!conn->writing)
-		buf_reset(&conn->inflight);
-	else
-		conn->inflight.len = 0;
-}
-
 static void conn_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *b)
 {
 	(void)handle;
@@ -266,6 +277,12 @@ void conn_read_resume(struct conn *conn)
 		if (uv_read_start(&conn->h.stream, conn_alloc, conn_on_read) == 0)
 			conn->reading = true;
 	}
+}
+
+void conn_set_send_buffer(struct conn *conn, size_t bytes)
+{
+	int value = bytes < 16384 ? 16384 : bytes > 4194304 ? 4194304 : (int)bytes;
+	(void)uv_send_buffer_size(&conn->h.handle, &value);
 }
 
 void conn_set_low_water(struct conn *conn, size_t bytes)
@@ -364,20 +381,23 @@ int conn_listen(uv_loop_t *loop, const char *address, bool is_unix, conn_accept_
 		(void)unlink(address);
 		r = uv_pipe_bind(&l->h.pipe, address);
 	} else {
-		char host[256];
+		char host[256], port_s[8];
 		unsigned port;
-		struct sockaddr_storage ss;
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+		struct addrinfo *ai = NULL;
 		uv_tcp_init(loop, &l->h.tcp);
 		l->h.handle.data = l;
-		if (config_parse_hostport(address, host, sizeof(host), &port) < 0) {
-			r = UV_EINVAL;
-		} else if (strchr(host, ':') != NULL) {
-			r = uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss);
-		} else {
-			r = uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss);
+		r = UV_EINVAL;
+		/* Start-up may block on the resolver: names like "localhost"
+		 * are what operators write. */
+		if (config_parse_hostport(address, host, sizeof(host), &port) == 0) {
+			snprintf(port_s, sizeof(port_s), "%u", port);
+			int g = getaddrinfo(host, port_s, &hints, &ai);
+			r = g == 0 ? uv_tcp_bind(&l->h.tcp, ai->ai_addr, 0) : UV_EAI_NONAME;
+			if (ai != NULL)
+				freeaddrinfo(ai);
 		}
-		if (r == 0)
-			r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
 	}
 	if (r == 0)
 		r = uv_listen(&l->h.stream, 128, conn_on_connection);

@@ -39,6 +39,11 @@ struct conn_callbacks {
 	/* The queue fell to or below the low-water mark set by
 	 * conn_set_low_water() after being above it. May be NULL. */
 	void (*drained)(struct conn *conn);
+	/* The connection is being closed with bytes still unwritten (a close
+	 * without flush, or a flush that outlived its linger). bytes holds
+	 * everything not confirmed written; its first `written` bytes did reach
+	 * the kernel and may still be received, the rest never will. May be NULL. */
+	void (*unsent)(struct conn *conn, const char *bytes, size_t len, size_t written);
 	/* The handle is closed; conn is freed right after this returns. */
 	void (*closed)(struct conn *conn);
 };
@@ -81,6 +86,9 @@ void conn_listener_close(struct conn_listener **listener);
 void conn_start(struct conn *conn, const struct conn_callbacks *callbacks, void *owner);
 void conn_read_stop(struct conn *conn);
 void conn_read_resume(struct conn *conn);
+/* Ask the kernel for a send buffer of about bytes (clamped to 16 KiB ..
+ * 4 MiB); without it Linux autotunes up to megabytes per socket. */
+void conn_set_send_buffer(struct conn *conn, size_t bytes);
 /* The drained callback fires when the queue falls to <= bytes. */
 void conn_set_low_water(struct conn *conn, size_t bytes);
 
@@ -88,12 +96,10 @@ void conn_set_low_water(struct conn *conn, size_t bytes);
 void conn_send(struct conn *conn, const void *data, size_t len);
 /* Bytes queued or in flight, not yet confirmed written. */
 size_t conn_queued(const struct conn *conn);
-/* Move every byte not yet confirmed written into out (appending), and
- * forget it. Used to bounce what a closing peer never received. */
-void conn_take_unsent(struct conn *conn, struct buf *out);
 
 /* Close. With flush, stop reading, write what is queued (waiting at most
- * linger_ms), then close; without, close now and drop the queue. */
+ * linger_ms), then close; without, close now. Whatever is still unwritten
+ * when the handle closes is handed to the unsent callback first. */
 void conn_close(struct conn *conn, bool flush, unsigned linger_ms);
 
 #endif

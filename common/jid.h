@@ -43,7 +43,13 @@ enum jid_result {
 };
 
 /* len < 0 means s is NUL-terminated. Returns JID_OK or a negative
- * enum jid_result; on error *jid_r is left zeroed. */
+ * enum jid_result; on error *jid_r is left zeroed. Checked in this order:
+ * UTF-8, empty parts, node, domain, resource. The domain loses one trailing
+ * dot; each label is 1-63 bytes and its ASCII is letters, digits and inner
+ * hyphens; "[IPv6]" literals are accepted. A part longer than
+ * 4 * JID_PART_MAX bytes before preparation is JID_ERR_TOO_LONG without
+ * calling libidn (its normalisation is quadratic in some inputs). Code
+ * points unassigned in Unicode 3.2 are allowed, as for stringprep queries. */
 int jid_parse(const char *s, ssize_t len, struct jid *jid_r);
 void jid_clear(struct jid *jid);
 /* "node@domain" or "domain", newly allocated. */

@@ -192,11 +192,9 @@ void router_admin_handle(struct router_stream *stream, const struct xml_parser_s
 	if (child == NULL || stanza_count_child_elements(iq) != 1) {
 		router_admin_error(stream, iq, "modify", "bad-request",
 				   "an iq request has exactly one child");
-	} else if (strcmp(child->ns, ROUTER_NS_EXT) != 0) {
+	} else if (strcmp(child->ns, ROUTER_NS_EXT) != 0 || !stream->trusted) {
+		/* Third-party components see no extension at all. */
 		router_admin_error(stream, iq, "cancel", "service-unavailable", NULL);
-	} else if (!stream->trusted) {
-		router_admin_error(stream, iq, "auth", "forbidden",
-				   "only Junction's own processes may use this");
 	} else if (!is_get && strcmp(child->name, "bind") == 0) {
 		router_admin_bind(stream, iq, child, false);
 	} else if (!is_get && strcmp(child->name, "unbind") == 0) {

@@ -70,6 +70,8 @@ void router_route_error(struct router *router, const struct stanza *error)
 struct router_unsent {
 	struct router *router;
 	const char *type, *condition;
+	const char *bytes; /* the queued bytes being re-parsed */
+	size_t len, written;
 	unsigned bounced;
 };
 
@@ -82,6 +84,12 @@ static int router_unsent_on_stanza(void *ctx, const struct xml_parser_stanza *st
 	     strcmp(st->name, "presence") != 0))
 		return 0;
 	if (st->tree == NULL || !router_bounce_allowed(st->tree))
+		return 0;
+	/* A stanza wholly inside the part already written reached the peer's
+	 * kernel: not bounced, or it would arrive and bounce both. The queue is
+	 * fed as one chunk, so raw points into it. */
+	if (st->raw >= u->bytes && st->raw + st->raw_len <= u->bytes + u->len &&
+	    (size_t)(st->raw + st->raw_len - u->bytes) <= u->written)
 		return 0;
 	struct stanza *reply = stanza_error_reply(st->tree, u->type, u->condition,
 						  "recipient went away before receiving it");
@@ -97,14 +105,15 @@ static int router_unsent_on_close(void *ctx)
 	return 1;
 }
 
-void router_bounce_unsent(struct router *router, const char *bytes, size_t len, const char *type,
-			  const char *condition)
+void router_bounce_unsent(struct router *router, const char *bytes, size_t len, size_t written,
+			  const char *type, const char *condition)
 {
 	static const struct xml_parser_callbacks callbacks = {
 		.stanza = router_unsent_on_stanza,
 		.stream_close = router_unsent_on_close,
 	};
-	struct router_unsent u = {.router = router, .type = type, .condition = condition};
+	struct router_unsent u = {.router = router, .type = type, .condition = condition,
+				  .bytes = bytes, .len = len, .written = written};
 	/* Queued bytes are whole stanzas (plus perhaps our own stream header
 	 * and handshake reply at the start, which are skipped). Allow any size:
 	 * these bytes were each checked when they came in. */

@@ -25,12 +25,15 @@
 static void router_stream_read(struct conn *conn, const char *data, size_t len);
 static void router_stream_eof(struct conn *conn, int status);
 static void router_stream_drained(struct conn *conn);
+static void router_stream_unsent(struct conn *conn, const char *bytes, size_t len,
+				 size_t written);
 static void router_stream_closed(struct conn *conn);
 
 static const struct conn_callbacks router_stream_callbacks = {
 	.read = router_stream_read,
 	.eof = router_stream_eof,
 	.drained = router_stream_drained,
+	.unsent = router_stream_unsent,
 	.closed = router_stream_closed,
 };
 
@@ -60,7 +63,6 @@ static void router_stream_send_str(struct router_stream *stream, const char *s)
 void router_stream_close(struct router_stream *stream, const char *condition, const char *text)
 {
 	struct buf b = {0};
-	struct buf unsent = {0};
 
 	if (stream->state == ROUTER_STREAM_CLOSING)
 		return;
@@ -78,14 +80,6 @@ void router_stream_close(struct router_stream *stream, const char *condition, co
 	/* Release names first, so nothing new is routed here and bounces
 	 * below cannot come back to this stream. */
 	route_unbind_all(stream->router->routes, stream);
-	if (condition != NULL && !stream->router->stopping) {
-		/* An error close: what is still queued will not be read. */
-		conn_take_unsent(stream->conn, &unsent);
-		if (unsent.len > 0)
-			router_bounce_unsent(stream->router, unsent.data, unsent.len, "wait",
-					     "resource-constraint");
-		buf_free(&unsent);
-	}
 	conn_send(stream->conn, b.data, b.len);
 	buf_free(&b);
 	conn_close(stream->conn, true, ROUTER_LINGER_MS);
@@ -353,20 +347,23 @@ static void router_stream_read(struct conn *conn, const char *data, size_t len)
 static void router_stream_eof(struct conn *conn, int status)
 {
 	struct router_stream *stream = conn->owner;
-	struct buf unsent = {0};
 
 	JLOG_INFO(stream->id, "%s disconnected: %s", stream->name ? stream->name : conn->peer,
 		  uv_strerror(status));
-	if (stream->state != ROUTER_STREAM_CLOSING) {
-		stream->state = ROUTER_STREAM_CLOSING;
-		route_unbind_all(stream->router->routes, stream);
-		conn_take_unsent(conn, &unsent);
-		if (unsent.len > 0)
-			router_bounce_unsent(stream->router, unsent.data, unsent.len, "cancel",
-					     "service-unavailable");
-		buf_free(&unsent);
-	}
+	stream->state = ROUTER_STREAM_CLOSING;
+	route_unbind_all(stream->router->routes, stream);
 	conn_close(conn, false, 0);
+}
+
+/* Bounce what a closing stream never received (conn's unsent callback). */
+static void router_stream_unsent(struct conn *conn, const char *bytes, size_t len, size_t written)
+{
+	struct router_stream *stream = conn->owner;
+
+	if (stream->router->stopping)
+		return;
+	router_bounce_unsent(stream->router, bytes, len, written, stream->bounce_type,
+			     stream->bounce_condition);
 }
 
 static void router_stream_drained(struct conn *conn)
@@ -410,6 +407,8 @@ static void router_on_accept(struct conn *conn, void *ctx)
 	stream->id = conn->id;
 	stream->state = ROUTER_STREAM_HEADER;
 	stream->opened_ms = router_now_ms(router);
+	stream->bounce_type = "cancel";
+	stream->bounce_condition = "service-unavailable";
 	digest_random_hex(stream->stream_id, (sizeof(stream->stream_id) - 1) / 2);
 	stream->parser = xml_parser_new(&router->limits, XML_PARSER_MODE_HEAD,
 					&router_parser_callbacks, stream);
@@ -418,11 +417,30 @@ static void router_on_accept(struct conn *conn, void *ctx)
 		router->streams->prev = stream;
 	router->streams = stream;
 	conn_set_low_water(conn, router->queue_limit / 2);
+	/* Cap the kernel's send buffer near queue_limit: otherwise it grows to
+	 * megabytes for a peer that does not read, hiding the stall from the
+	 * queue accounting that enforces the limit. */
+	conn_set_send_buffer(conn, router->queue_limit);
 	conn_start(conn, &router_stream_callbacks, stream);
 	JLOG_DEBUG(stream->id, "accepted %s", conn->peer);
 }
 
 /* ---- timers, start and stop ------------------------------------------------ */
+
+/* A stream that stayed over its queue limit for stall_timeout. It reads
+ * nothing, so a stream error could only wait behind the stuck queue: close
+ * at once, which cancels the pending write, and bounce every stanza that
+ * did not reach the kernel with resource-constraint. */
+static void router_stream_stall(struct router_stream *stream)
+{
+	JLOG_INFO(stream->id, "closing %s: policy-violation: output queue over its limit for %llums",
+		  stream->name, (unsigned long long)stream->router->stall_timeout_ms);
+	stream->state = ROUTER_STREAM_CLOSING;
+	stream->bounce_type = "wait";
+	stream->bounce_condition = "resource-constraint";
+	route_unbind_all(stream->router->routes, stream);
+	conn_close(stream->conn, false, 0);
+}
 
 static void router_tick(uv_timer_t *timer)
 {
@@ -444,8 +462,7 @@ static void router_tick(uv_timer_t *timer)
 			} else if (s->over_limit_since_ms == 0) {
 				s->over_limit_since_ms = now;
 			} else if (now - s->over_limit_since_ms >= router->stall_timeout_ms) {
-				router_stream_close(s, "policy-violation",
-						    "output queue stalled over its limit");
+				router_stream_stall(s);
 			}
 			break;
 		case ROUTER_STREAM_CLOSING:

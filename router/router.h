@@ -61,6 +61,8 @@ struct router_stream {
 	uint64_t opened_ms;  /* loop time at accept */
 	time_t since;        /* wall clock at handshake */
 	uint64_t over_limit_since_ms; /* 0 when the queue is under the limit */
+	/* The error for stanzas still queued to it when it closes. */
+	const char *bounce_type, *bounce_condition;
 	struct router_stream_counters count;
 	struct router_stream *prev, *next;
 };
@@ -102,9 +104,10 @@ bool router_serves(const struct router *router, const char *domain);
  * results, which must never be answered with an error. */
 void router_bounce(struct router_stream *sender, const struct xml_parser_stanza *st,
 		   const char *type, const char *condition, const char *text);
-/* Bounce every message and iq in bytes that a closing stream never
- * received, routing each error to the original sender. */
-void router_bounce_unsent(struct router *router, const char *bytes, size_t len,
+/* Bounce every stanza in bytes that a closing stream never received
+ * (those that end after the first `written` bytes), routing each error to
+ * the original sender. */
+void router_bounce_unsent(struct router *router, const char *bytes, size_t len, size_t written,
 			  const char *type, const char *condition);
 /* Route an error stanza (never bounced itself). */
 void router_route_error(struct router *router, const struct stanza *error);

@@ -1,0 +1,50 @@
+/* config-schema.c: every key of junction.conf, with its type and default.
+ *
+ * The single source of truth for what a configuration file may contain:
+ * config_load() validates against this table, `junctionctl check` uses the
+ * same loader, and docs/configuration.md documents each entry (a test checks
+ * that every key listed here appears there). Add a key here first, then
+ * read it with config_get*() in the process that uses it.
+ */
+#include "config.h"
+
+const struct config_key config_schema[] = {
+	/* [junction]: settings every process reads. */
+	{"junction", "domains", CONFIG_DOMAINS, "localhost", false, "all",
+	 "the XMPP domains this deployment serves, comma separated"},
+	{"junction", "data_dir", CONFIG_PATH, "/var/lib/junction", false, "all",
+	 "directory for databases and other state"},
+	{"junction", "log_level", CONFIG_LOGLEVEL, "info", false, "all",
+	 "least severe level that is logged, unless a process section overrides it"},
+	{"junction", "syslog", CONFIG_BOOL, "no", false, "all",
+	 "also send log lines to syslog (facility daemon), besides stderr"},
+
+	/* [router]: the process every other process and component connects to. */
+	{"router", "listen", CONFIG_HOSTPORT, "127.0.0.1:5347", false, "all",
+	 "TCP address the router accepts components on; the other processes connect here"},
+	{"router", "listen_unix", CONFIG_PATH, NULL, false, "all",
+	 "UNIX socket path the router also accepts components on; off when unset"},
+	{"router", "secret", CONFIG_STRING, NULL, true, "all",
+	 "shared secret Junction's own processes authenticate to the router with"},
+	{"router", "max_stanza_bytes", CONFIG_SIZE, "256K", false, "router",
+	 "largest stanza, in bytes of XML, the router accepts from a connection"},
+	{"router", "max_depth", CONFIG_UINT, "64", false, "router",
+	 "deepest XML element nesting accepted in a stanza"},
+	{"router", "max_attrs", CONFIG_UINT, "64", false, "router",
+	 "most attributes accepted on one XML element"},
+	{"router", "queue_limit", CONFIG_SIZE, "1M", false, "router",
+	 "output queue bytes per component before stanzas for it bounce with "
+	 "resource-constraint"},
+	{"router", "stall_timeout", CONFIG_DURATION, "10s", false, "router",
+	 "a component over queue_limit for this long is disconnected"},
+	{"router", "handshake_timeout", CONFIG_DURATION, "10s", false, "router",
+	 "time a new connection has to complete the component handshake"},
+	{"router", "log_level", CONFIG_LOGLEVEL, NULL, false, "router",
+	 "overrides [junction] log_level for the router"},
+
+	/* [component NAME]: one section per third-party component. */
+	{"component", "secret", CONFIG_STRING, NULL, true, "router",
+	 "shared secret the component NAME authenticates to the router with"},
+
+	{NULL, NULL, 0, NULL, false, NULL, NULL},
+};

@@ -1,0 +1,605 @@
+/* common/tls.c: the TLS wrapper of tls.h, OpenSSL driven through two memory BIOs.
+ *
+ * rbio carries ciphertext from the socket into OpenSSL (we write it, SSL reads it); wbio carries
+ * what OpenSSL produced to the socket (SSL writes it, tls_take_ciphertext() reads it). Memory
+ * BIOs never block and grow as needed, so the only "would block" left is SSL wanting more input.
+ * Plaintext written before the handshake ends waits in plain_out, because OpenSSL cannot accept
+ * application data until then.
+ */
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+/* TLS 1.2 suites: forward secret key exchange (ECDHE) and AEAD only. TLS 1.3 suites are all
+ * AEAD with ephemeral key exchange, so OpenSSL's defaults stay. */
+#define TLS_CIPHERS_TLS12                                                                          \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+#define TLS_EXPORTER_LABEL "EXPORTER-Channel-Binding"
+#define TLS_EXPORTER_LEN 32
+
+/* SSL_read/SSL_write take int lengths. */
+#define TLS_IO_CHUNK (1 << 30)
+
+struct tls_ctx {
+	SSL_CTX *ssl_ctx;
+	bool is_server;
+	bool verify_peer; /* client only */
+	char *ca_file;    /* client only; NULL: the system store */
+};
+
+struct tls {
+	SSL *ssl;
+	BIO *rbio; /* owned by ssl */
+	BIO *wbio; /* owned by ssl */
+	struct buf plain_out; /* application data OpenSSL could not take yet */
+	bool is_server;
+	bool failed;
+	bool peer_closed;
+	bool shutdown_sent;
+	char err[256];
+};
+
+/* The reason text of one queued OpenSSL error, e.g. "no such file" or "unsupported protocol". */
+static const char *tls_reason(unsigned long e, char *tmp, size_t tmplen)
+{
+	const char *s;
+
+#ifdef ERR_SYSTEM_ERROR
+	/* OpenSSL 3 packs errno into system errors and has no reason string for them. */
+	if (ERR_SYSTEM_ERROR(e))
+		return strerror((int)ERR_GET_REASON(e));
+#endif
+	s = ERR_reason_error_string(e);
+	if (s != NULL)
+		return s;
+	ERR_error_string_n(e, tmp, tmplen);
+	return tmp;
+}
+
+/* Drain this thread's OpenSSL error queue into "prefix: reason". The first queued error is the
+ * cause (a missing file, an unsupported version); the rest say where it surfaced ("PEM lib").
+ * Draining matters as much as formatting: a stale error would confuse the next SSL_get_error(). */
+static void tls_collect_errors(char *out, size_t outlen, const char *prefix, bool *verify_failed_r)
+{
+	unsigned long first = ERR_get_error(), e;
+	char tmp[128];
+
+	if (verify_failed_r != NULL)
+		*verify_failed_r = false;
+	for (e = first; e != 0; e = ERR_get_error()) {
+		if (verify_failed_r != NULL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+			*verify_failed_r = true;
+	}
+	if (first == 0)
+		snprintf(out, outlen, "%s: unknown OpenSSL error", prefix);
+	else if (ERR_GET_LIB(first) == ERR_LIB_PEM && ERR_GET_REASON(first) == PEM_R_NO_START_LINE)
+		snprintf(out, outlen, "%s: no PEM data (no \"-----BEGIN\" line)", prefix);
+	else
+		snprintf(out, outlen, "%s: %s", prefix, tls_reason(first, tmp, sizeof(tmp)));
+}
+
+/* ---- contexts ------------------------------------------------------------------------------- */
+
+/* A fully configured SSL_CTX, or NULL with err set. cert_path/key_path may be NULL (a client
+ * without a certificate). Building a whole new SSL_CTX is what makes tls_ctx_reload() atomic. */
+static SSL_CTX *tls_ctx_build(bool is_server, const char *ca_file, bool verify_peer,
+			      const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+	SSL_CTX *c;
+
+	ERR_clear_error();
+	c = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method());
+	if (c == NULL) {
+		tls_collect_errors(err, errlen, "SSL_CTX_new", NULL);
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(c, TLS_CIPHERS_TLS12) != 1) {
+		tls_collect_errors(err, errlen, "TLS settings", NULL);
+		goto fail;
+	}
+	/* Compression invites CRIME; renegotiation brings its own attacks and nothing XMPP needs.
+	 * Resumption is off (no tickets, no cache): it would need ticket key rotation across
+	 * processes, and a resumed TLS 1.2 session weakens channel binding. */
+	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(c, 0);
+	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+	/* RELEASE_BUFFERS: most XMPP connections idle, so drop the 34 KB of record buffers between
+	 * records. ACCEPT_MOVING_WRITE_BUFFER: a retried SSL_write may come from plain_out after it
+	 * was reallocated. */
+	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
+	if (cert_path != NULL) {
+		/* Key first: a certificate loaded after a key of another certificate quietly drops
+		 * that key, so any mismatch surfaces below as one clear message. */
+		if (SSL_CTX_use_PrivateKey_file(c, key_path, SSL_FILETYPE_PEM) != 1) {
+			tls_collect_errors(err, errlen, key_path, NULL);
+			goto fail;
+		}
+		if (SSL_CTX_use_certificate_chain_file(c, cert_path) != 1) {
+			tls_collect_errors(err, errlen, cert_path, NULL);
+			goto fail;
+		}
+		if (SSL_CTX_check_private_key(c) != 1) {
+			ERR_clear_error();
+			snprintf(err, errlen,
+				 "%s: private key does not match the certificate in %s", key_path,
+				 cert_path);
+			goto fail;
+		}
+	}
+	if (!is_server) {
+		/* The trust store is loaded even without verify_peer so that tls_peer_verified()
+		 * can still report the result. */
+		int ok = ca_file != NULL ? SSL_CTX_load_verify_locations(c, ca_file, NULL)
+					 : SSL_CTX_set_default_verify_paths(c);
+		if (ok != 1) {
+			const char *what = ca_file != NULL ? ca_file : "system CA store";
+			tls_collect_errors(err, errlen, what, NULL);
+			goto fail;
+		}
+		SSL_CTX_set_verify(c, verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+		X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(c),
+						X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	}
+	return c;
+
+fail:
+	SSL_CTX_free(c);
+	return NULL;
+}
+
+int tls_ctx_new_server(const char *cert_path, const char *key_path, struct tls_ctx **ctx_r,
+		       char *err, size_t errlen)
+{
+	SSL_CTX *c;
+
+	assert(cert_path != NULL && key_path != NULL);
+	*ctx_r = NULL;
+	c = tls_ctx_build(true, NULL, false, cert_path, key_path, err, errlen);
+	if (c == NULL)
+		return TLS_ERROR;
+	struct tls_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->ssl_ctx = c;
+	ctx->is_server = true;
+	*ctx_r = ctx;
+	return TLS_OK;
+}
+
+int tls_ctx_new_client(const char *ca_file, bool verify_peer, struct tls_ctx **ctx_r, char *err,
+		       size_t errlen)
+{
+	SSL_CTX *c;
+
+	*ctx_r = NULL;
+	c = tls_ctx_build(false, ca_file, verify_peer, NULL, NULL, err, errlen);
+	if (c == NULL)
+		return TLS_ERROR;
+	struct tls_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->ssl_ctx = c;
+	ctx->is_server = false;
+	ctx->verify_peer = verify_peer;
+	ctx->ca_file = ca_file != NULL ? xstrdup(ca_file) : NULL;
+	*ctx_r = ctx;
+	return TLS_OK;
+}
+
+int tls_ctx_reload(struct tls_ctx *ctx, const char *cert_path, const char *key_path, char *err,
+		   size_t errlen)
+{
+	SSL_CTX *c;
+
+	assert(cert_path != NULL && key_path != NULL);
+	c = tls_ctx_build(ctx->is_server, ctx->ca_file, ctx->verify_peer, cert_path, key_path, err,
+			  errlen);
+	if (c == NULL)
+		return TLS_ERROR;
+	/* Every SSL holds a reference on the SSL_CTX it came from, so live connections keep the
+	 * old one alive and unchanged; this drops only our reference. */
+	SSL_CTX_free(ctx->ssl_ctx);
+	ctx->ssl_ctx = c;
+	return TLS_OK;
+}
+
+void tls_ctx_free(struct tls_ctx **ctx)
+{
+	if (*ctx == NULL)
+		return;
+	SSL_CTX_free((*ctx)->ssl_ctx);
+	free((*ctx)->ca_file);
+	free(*ctx);
+	*ctx = NULL;
+}
+
+/* ---- the state machine ---------------------------------------------------------------------- */
+
+/* Record a fatal error from SSL_get_error() code ssl_err; errors are sticky. */
+static int tls_fail(struct tls *t, int ssl_err, const char *what)
+{
+	bool verify_failed = false;
+
+	if (ssl_err == SSL_ERROR_SSL) {
+		tls_collect_errors(t->err, sizeof(t->err), what, &verify_failed);
+		if (verify_failed) {
+			size_t n = strlen(t->err);
+			long v = SSL_get_verify_result(t->ssl);
+			snprintf(t->err + n, sizeof(t->err) - n, " (%s)",
+				 X509_verify_cert_error_string(v));
+		}
+	} else if (ssl_err == SSL_ERROR_ZERO_RETURN) {
+		snprintf(t->err, sizeof(t->err), "%s: peer closed the connection", what);
+	} else {
+		/* SSL_ERROR_SYSCALL cannot come from a memory BIO short of running out of memory;
+		 * report the code rather than guess. */
+		snprintf(t->err, sizeof(t->err), "%s: SSL error %d", what, ssl_err);
+	}
+	ERR_clear_error();
+	t->failed = true;
+	return TLS_ERROR;
+}
+
+/* Map a non-positive SSL_read/SSL_write result. Wanting input is not an error: more ciphertext
+ * will come through tls_feed_ciphertext(). */
+static int tls_io_result(struct tls *t, int r, const char *what)
+{
+	int e = SSL_get_error(t->ssl, r);
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return TLS_OK;
+	if (e == SSL_ERROR_ZERO_RETURN) {
+		t->peer_closed = true;
+		ERR_clear_error();
+		return TLS_CLOSED;
+	}
+	return tls_fail(t, e, what);
+}
+
+/* SSL_write as much of data as OpenSSL takes now; *done_r says how much. */
+static int tls_ssl_write(struct tls *t, const char *data, size_t len, size_t *done_r)
+{
+	size_t done = 0;
+	int r = TLS_OK;
+
+	while (done < len) {
+		size_t chunk = len - done < TLS_IO_CHUNK ? len - done : TLS_IO_CHUNK;
+		ERR_clear_error();
+		int n = SSL_write(t->ssl, data + done, (int)chunk);
+		if (n <= 0) {
+			r = tls_io_result(t, n, "write");
+			break;
+		}
+		done += (size_t)n;
+	}
+	*done_r = done;
+	return r;
+}
+
+/* Hand plaintext queued during the handshake to OpenSSL. */
+static int tls_flush_plain(struct tls *t)
+{
+	size_t done;
+	int r;
+
+	if (t->plain_out.len == 0 || !SSL_is_init_finished(t->ssl))
+		return TLS_OK;
+	r = tls_ssl_write(t, t->plain_out.data, t->plain_out.len, &done);
+	buf_consume(&t->plain_out, done);
+	return r < 0 ? r : TLS_OK;
+}
+
+/* Run the handshake as far as the input allows, then flush queued plaintext. */
+static int tls_advance(struct tls *t)
+{
+	if (t->failed)
+		return TLS_ERROR;
+	if (!SSL_is_init_finished(t->ssl)) {
+		ERR_clear_error();
+		int r = SSL_do_handshake(t->ssl);
+		if (r != 1) {
+			int e = SSL_get_error(t->ssl, r);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+				return TLS_OK;
+			return tls_fail(t, e, "handshake");
+		}
+	}
+	return tls_flush_plain(t);
+}
+
+/* ---- connections ---------------------------------------------------------------------------- */
+
+static bool tls_is_ip_literal(const char *s)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1;
+}
+
+struct tls *tls_new(struct tls_ctx *ctx, bool is_server, const char *sni_hostname)
+{
+	struct tls *t;
+	BIO *rbio, *wbio;
+
+	assert(ctx != NULL && is_server == ctx->is_server);
+	assert(!is_server || sni_hostname == NULL);
+	t = xcalloc(1, sizeof(*t));
+	t->is_server = is_server;
+	t->ssl = SSL_new(ctx->ssl_ctx);
+	rbio = BIO_new(BIO_s_mem());
+	wbio = BIO_new(BIO_s_mem());
+	if (t->ssl == NULL || rbio == NULL || wbio == NULL) {
+		BIO_free(rbio);
+		BIO_free(wbio);
+		goto fail;
+	}
+	/* An empty memory BIO must read as "retry later", not as end of file. */
+	BIO_set_mem_eof_return(rbio, -1);
+	BIO_set_mem_eof_return(wbio, -1);
+	SSL_set_bio(t->ssl, rbio, wbio);
+	t->rbio = rbio;
+	t->wbio = wbio;
+
+	if (is_server) {
+		SSL_set_accept_state(t->ssl);
+		return t;
+	}
+	SSL_set_connect_state(t->ssl);
+	if (sni_hostname != NULL) {
+		bool ip = tls_is_ip_literal(sni_hostname);
+		/* RFC 6066 forbids IP literals in SNI. */
+		if (!ip && SSL_set_tlsext_host_name(t->ssl, sni_hostname) != 1)
+			goto fail;
+		if (SSL_get_verify_mode(t->ssl) & SSL_VERIFY_PEER) {
+			X509_VERIFY_PARAM *p = SSL_get0_param(t->ssl);
+			int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(p, sni_hostname)
+				    : X509_VERIFY_PARAM_set1_host(p, sni_hostname, 0);
+			if (ok != 1)
+				goto fail;
+		}
+	}
+	/* Produce the ClientHello now so that the caller's first tls_take_ciphertext() has it. A
+	 * failure here is sticky and shows on the next call. */
+	tls_advance(t);
+	return t;
+
+fail:
+	ERR_clear_error();
+	SSL_free(t->ssl);
+	free(t);
+	return NULL;
+}
+
+void tls_free(struct tls **t)
+{
+	if (*t == NULL)
+		return;
+	SSL_free((*t)->ssl); /* frees both BIOs */
+	if ((*t)->plain_out.data != NULL)
+		OPENSSL_cleanse((*t)->plain_out.data, (*t)->plain_out.len);
+	buf_free(&(*t)->plain_out);
+	free(*t);
+	*t = NULL;
+}
+
+int tls_feed_ciphertext(struct tls *t, const void *data, size_t len)
+{
+	const char *p = data;
+
+	if (t->failed)
+		return TLS_ERROR;
+	while (len > 0) {
+		int chunk = len < TLS_IO_CHUNK ? (int)len : TLS_IO_CHUNK;
+		int n = BIO_write(t->rbio, p, chunk);
+		if (n <= 0) {
+			snprintf(t->err, sizeof(t->err), "feed: cannot buffer ciphertext");
+			ERR_clear_error();
+			t->failed = true;
+			return TLS_ERROR;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return tls_advance(t);
+}
+
+ssize_t tls_read_plaintext(struct tls *t, void *out, size_t cap)
+{
+	int r;
+
+	if (t->failed)
+		return TLS_ERROR;
+	if (t->peer_closed)
+		return TLS_CLOSED;
+	r = tls_advance(t);
+	if (r < 0)
+		return r;
+	if (cap == 0 || !SSL_is_init_finished(t->ssl))
+		return 0;
+	ERR_clear_error();
+	r = SSL_read(t->ssl, out, cap < TLS_IO_CHUNK ? (int)cap : TLS_IO_CHUNK);
+	if (r > 0)
+		return r;
+	return tls_io_result(t, r, "read");
+}
+
+int tls_write_plaintext(struct tls *t, const void *data, size_t len)
+{
+	if (t->failed)
+		return TLS_ERROR;
+	if (t->shutdown_sent)
+		return TLS_CLOSED;
+	if (len == 0)
+		return TLS_OK;
+	if (t->plain_out.len == 0 && SSL_is_init_finished(t->ssl)) {
+		/* The common case after the handshake: straight to OpenSSL, no copy. */
+		size_t done;
+		int r = tls_ssl_write(t, data, len, &done);
+		if (r < 0)
+			return r;
+		if (done < len)
+			buf_append(&t->plain_out, (const char *)data + done, len - done);
+		return TLS_OK;
+	}
+	buf_append(&t->plain_out, data, len);
+	return tls_advance(t);
+}
+
+size_t tls_pending_ciphertext(const struct tls *t)
+{
+	return BIO_ctrl_pending(t->wbio);
+}
+
+size_t tls_take_ciphertext(struct tls *t, struct buf *out)
+{
+	char chunk[16384];
+	size_t total = 0;
+	int n;
+
+	/* Through a bounce buffer (one extra memcpy, cheap next to the cipher) so that only buf's
+	 * public functions touch out. */
+	while ((n = BIO_read(t->wbio, chunk, sizeof(chunk))) > 0) {
+		buf_append(out, chunk, (size_t)n);
+		total += (size_t)n;
+	}
+	return total;
+}
+
+bool tls_handshake_done(const struct tls *t)
+{
+	return !t->failed && SSL_is_init_finished(t->ssl);
+}
+
+int tls_shutdown(struct tls *t)
+{
+	int r;
+
+	if (t->failed || !SSL_is_init_finished(t->ssl))
+		return TLS_ERROR;
+	if (t->shutdown_sent)
+		return TLS_OK;
+	r = tls_flush_plain(t);
+	if (r == TLS_ERROR)
+		return r;
+	ERR_clear_error();
+	/* 0: our close_notify is queued, the peer's not yet seen; 1: both done. */
+	r = SSL_shutdown(t->ssl);
+	if (r < 0 && tls_io_result(t, r, "shutdown") == TLS_ERROR)
+		return TLS_ERROR;
+	t->shutdown_sent = true;
+	return TLS_OK;
+}
+
+/* ---- peer identity and channel binding ------------------------------------------------------ */
+
+/* The peer's certificate, borrowed: valid while t lives. */
+static X509 *tls_peer_cert(const struct tls *t)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	return SSL_get0_peer_certificate(t->ssl);
+#else
+	/* 1.1.1 only has the get1 form; the session keeps its own reference. */
+	X509 *x = SSL_get_peer_certificate(t->ssl);
+	X509_free(x);
+	return x;
+#endif
+}
+
+bool tls_peer_verified(const struct tls *t)
+{
+	return tls_handshake_done(t) && tls_peer_cert(t) != NULL &&
+	       SSL_get_verify_result(t->ssl) == X509_V_OK;
+}
+
+bool tls_peer_check_name(const struct tls *t, const char *name)
+{
+	/* A name in a certificate nobody vouches for proves nothing, so no verified chain, no
+	 * match: a caller cannot forget half of the check. */
+	if (!tls_peer_verified(t))
+		return false;
+	X509 *x = tls_peer_cert(t);
+	if (tls_is_ip_literal(name))
+		return X509_check_ip_asc(x, name, 0) == 1;
+	return X509_check_host(x, name, strlen(name), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) ==
+	       1;
+}
+
+/* RFC 5929 section 4.1: hash the server's certificate with the hash of its signature algorithm,
+ * upgrading MD5 and SHA-1 to SHA-256. */
+static int tls_server_end_point(struct tls *t, unsigned char *out, size_t cap, size_t *len_r)
+{
+	X509 *cert = t->is_server ? SSL_get_certificate(t->ssl) : tls_peer_cert(t);
+	const EVP_MD *md;
+	unsigned int n = 0;
+	int md_nid = NID_undef;
+
+	if (cert == NULL || X509_get_signature_info(cert, &md_nid, NULL, NULL, NULL) != 1)
+		return TLS_ERROR;
+	if (md_nid == NID_md5 || md_nid == NID_sha1)
+		md = EVP_sha256();
+	else if (md_nid == NID_undef || (md = EVP_get_digestbynid(md_nid)) == NULL)
+		return TLS_ERROR; /* e.g. Ed25519: RFC 5929 defines nothing */
+	if (EVP_MD_size(md) <= 0 || cap < (size_t)EVP_MD_size(md))
+		return TLS_ERROR;
+	if (X509_digest(cert, md, out, &n) != 1) {
+		ERR_clear_error();
+		return TLS_ERROR;
+	}
+	*len_r = n;
+	return TLS_OK;
+}
+
+int tls_channel_binding(struct tls *t, const char *type, unsigned char *out, size_t cap,
+			size_t *len_r)
+{
+	static const unsigned char empty_context[1];
+
+	*len_r = 0;
+	if (!tls_handshake_done(t))
+		return TLS_ERROR;
+	if (strcmp(type, "tls-server-end-point") == 0)
+		return tls_server_end_point(t, out, cap, len_r);
+	if (strcmp(type, "tls-exporter") != 0 || cap < TLS_EXPORTER_LEN)
+		return TLS_ERROR;
+	/* RFC 9266 section 3: on TLS 1.2 the exporter is only unique per connection with the
+	 * extended master secret (RFC 7627). */
+	if (SSL_version(t->ssl) < TLS1_3_VERSION && SSL_get_extms_support(t->ssl) != 1)
+		return TLS_ERROR;
+	/* "An empty context", taken literally: use_context = 1 with length 0. On TLS 1.3 this
+	 * equals no context; on TLS 1.2 it is what Prosody (LuaSec) and BouncyCastle compute. */
+	if (SSL_export_keying_material(t->ssl, out, TLS_EXPORTER_LEN, TLS_EXPORTER_LABEL,
+				       strlen(TLS_EXPORTER_LABEL), empty_context, 0, 1) != 1) {
+		ERR_clear_error();
+		return TLS_ERROR;
+	}
+	*len_r = TLS_EXPORTER_LEN;
+	return TLS_OK;
+}
+
+const char *tls_version_string(const struct tls *t)
+{
+	return SSL_get_version(t->ssl);
+}
+
+const char *tls_cipher_string(const struct tls *t)
+{
+	return SSL_get_cipher_name(t->ssl);
+}
+
+const char *tls_error_string(const struct tls *t)
+{
+	return t->err;
+}

@@ -1,0 +1,53 @@
+"""The build installs what the README promises, and docs/configuration.md
+documents every key the schema (common/config-schema.c) accepts."""
+
+import os
+import re
+import subprocess
+
+from conftest import BUILD_DIR
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def schema_keys():
+    src = open(os.path.join(TOP, 'common', 'config-schema.c')).read()
+    keys = re.findall(r'\{"(\w+)",\s*"(\w+)",\s*CONFIG_', src)
+    assert len(keys) >= 10
+    return keys
+
+
+def test_every_schema_key_is_documented():
+    doc = open(os.path.join(TOP, 'docs', 'configuration.md')).read()
+    sections = {}
+    current = None
+    for line in doc.splitlines():
+        m = re.match(r'## \[(\w+)[^\]]*\]', line)
+        if m:
+            current = m.group(1)
+            sections[current] = set()
+        m = re.match(r'\| `(\w+)` \|', line)
+        if m and current:
+            sections[current].add(m.group(1))
+    missing = [(s, k) for s, k in schema_keys() if k not in sections.get(s, set())]
+    assert not missing, 'undocumented keys: %s' % missing
+
+
+def test_make_install_destdir(tmp_path):
+    dest = tmp_path / 'dest'
+    r = subprocess.run(['make', '-C', BUILD_DIR, '-s', 'install', 'DESTDIR=%s' % dest],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    prefix = subprocess.run(['sed', '-n', 's/^prefix = //p', os.path.join(BUILD_DIR, 'Makefile')],
+                            capture_output=True, text=True).stdout.strip()
+    root = str(dest) + prefix
+    for prog in ('junction-router', 'junctionctl'):
+        assert os.access(os.path.join(root, 'sbin', prog), os.X_OK), prog
+    assert os.path.isfile(os.path.join(root, 'etc', 'junction', 'junction.conf.example'))
+
+
+def test_example_config_is_valid(tmp_path):
+    r = subprocess.run([os.path.join(BUILD_DIR, 'junctionctl'), '-c',
+                        os.path.join(TOP, 'etc', 'junction.conf.example'), 'check'],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr

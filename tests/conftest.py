@@ -1,0 +1,258 @@
+"""Fixtures for the junction-router integration tests.
+
+`router` is a factory: each call writes a config into the test's tmp dir,
+starts $JUNCTION_BUILD_DIR/junction-router on a free 127.0.0.1 port and
+returns a RouterProcess once the port accepts connections. At teardown the
+router gets SIGTERM; the test fails if it had to be killed, exited non-zero,
+or printed a sanitizer report.
+
+    def test_x(router):
+        r = router(router_opts={'queue_limit': '64K'},
+                   components={'slow.localhost': 'pw'})
+        s = connect_component(r, 'a.localhost')
+"""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
+
+BUILD_DIR = os.environ.get('JUNCTION_BUILD_DIR', '/work/main/build')
+ROUTER_BIN = os.path.join(BUILD_DIR, 'junction-router')
+
+STARTUP_TIMEOUT = float(os.environ.get('JUNCTION_TEST_STARTUP_TIMEOUT', '20'))
+SHUTDOWN_TIMEOUT = float(os.environ.get('JUNCTION_TEST_SHUTDOWN_TIMEOUT', '15'))
+LOG_LEVEL = os.environ.get('JUNCTION_TEST_LOG_LEVEL', 'info')
+
+SANITIZER_MARKERS = ('AddressSanitizer', 'LeakSanitizer', 'runtime error:')
+
+# Components every router config knows about, unless a test replaces them.
+DEFAULT_COMPONENTS = ('a.localhost', 'b.localhost', 'c.localhost', 'd.localhost')
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _short_dir(workdir):
+    """A directory for the UNIX socket whose path fits in sun_path."""
+    if len(os.path.join(workdir, 'router.sock')) < 100:
+        return workdir
+    return tempfile.mkdtemp(prefix='jrt-')
+
+
+class RouterProcess:
+    def __init__(self, workdir, router_opts, junction_opts, components, extra):
+        self.workdir = workdir
+        self.host = '127.0.0.1'
+        self.port = None
+        self.secret = 'router-' + secrets.token_hex(8)
+        self.components = dict(components)
+        self.router_opts = router_opts
+        self.junction_opts = junction_opts
+        self.extra = extra
+        self.config_path = os.path.join(workdir, 'junction.conf')
+        self.log_path = os.path.join(workdir, 'router.log')
+        self.proc = None
+        self.stopped = False
+        self.problems = []
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    # ---- config --------------------------------------------------------
+    def write_config(self):
+        sockdir = _short_dir(self.workdir)
+        junction = {
+            'domains': 'localhost',
+            'data_dir': os.path.join(self.workdir, 'data'),
+            'log_level': LOG_LEVEL,
+        }
+        router = {
+            'listen': '%s:%d' % (self.host, self.port),
+            'listen_unix': os.path.join(sockdir, 'router.sock'),
+            'secret': self.secret,
+            'max_stanza_bytes': '256K',
+        }
+        junction.update(self.junction_opts)
+        router.update(self.router_opts)
+        if junction.get('data_dir'):
+            os.makedirs(junction['data_dir'], exist_ok=True)
+        lines = []
+
+        def section(title, kv):
+            lines.append('[%s]' % title)
+            for k, v in kv.items():
+                if v is not None:
+                    lines.append('%s = %s' % (k, v))
+            lines.append('')
+
+        section('junction', junction)
+        section('router', router)
+        for name, secret in self.components.items():
+            section('component %s' % name, {'secret': secret})
+        if self.extra:
+            lines.append(self.extra)
+        with open(self.config_path, 'w') as f:
+            f.write('\n'.join(lines))
+
+    # ---- process -------------------------------------------------------
+    def start(self):
+        if not os.access(ROUTER_BIN, os.X_OK):
+            pytest.fail('router binary %s not found (set JUNCTION_BUILD_DIR)' % ROUTER_BIN)
+        last = None
+        for _attempt in range(3):
+            self.port = free_port()
+            self.write_config()
+            env = dict(os.environ)
+            env['ASAN_OPTIONS'] = 'detect_leaks=1:abort_on_error=0'
+            env['UBSAN_OPTIONS'] = 'print_stacktrace=1'
+            log = open(self.log_path, 'ab')
+            self.proc = subprocess.Popen([ROUTER_BIN, '-c', self.config_path],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         cwd=self.workdir, env=env)
+            log.close()
+            ok, last = self._wait_listening()
+            if ok:
+                return self
+            if self.proc.poll() is None:
+                break  # running but not listening: retrying will not help
+        self.kill()
+        pytest.fail('router did not start: %s\n--- router log ---\n%s' % (last, self.log_tail()))
+
+    def _wait_listening(self):
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                return False, 'router exited with status %d during startup' % rc
+            try:
+                s = socket.create_connection((self.host, self.port), timeout=0.5)
+                s.close()
+                return True, None
+            except OSError:
+                time.sleep(0.05)
+        return False, 'port %d not accepting connections after %.0fs' % (self.port, STARTUP_TIMEOUT)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self):
+        """SIGTERM, bounded wait, SIGKILL. Returns a list of problems."""
+        if self.stopped or self.proc is None:
+            return self.problems
+        self.stopped = True
+        rc = self.proc.poll()
+        if rc is not None:
+            self.problems.append('router had already exited (status %d) before the end of the test' % rc)
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(SHUTDOWN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait(10)
+                self.problems.append('router ignored SIGTERM for %.0fs and was killed' % SHUTDOWN_TIMEOUT)
+        if rc != 0 and not self.problems:
+            if rc < 0:
+                self.problems.append('router was terminated by signal %d (expected a clean exit 0 on SIGTERM)' % -rc)
+            else:
+                self.problems.append('router exited with status %d' % rc)
+        text = self.log_text()
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                self.problems.append('router log contains %r' % marker)
+        return self.problems
+
+    # ---- logs ----------------------------------------------------------
+    def log_text(self):
+        try:
+            with open(self.log_path, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def log_tail(self, lines=150):
+        text = self.log_text().splitlines()
+        out = text[-lines:]
+        # Always keep sanitizer reports whole: they are what matters.
+        for i, line in enumerate(text):
+            if any(m in line for m in SANITIZER_MARKERS) and i < len(text) - lines:
+                out = text[i:i + 80] + ['[...]'] + out
+                break
+        return '\n'.join(out)
+
+
+def dump_router_log(r, lines=150):
+    """Print a router's log (shown by pytest for failing tests)."""
+    print('--- %s (pid %s, port %s) ---' % (r.log_path, r.proc.pid if r.proc else '?', r.port))
+    print(r.log_tail(lines))
+
+
+@pytest.fixture
+def router(request, tmp_path):
+    started = []
+    request.node._junction_routers = started
+
+    def start(router_opts=None, junction_opts=None, components=None, extra_components=None,
+              extra=None):
+        """Start a router.
+
+        router_opts / junction_opts: keys to set in [router] / [junction]
+        (value None removes a default key). components: {name: secret}
+        replacing the default a..d.localhost; extra_components: added to
+        them. extra: raw text appended to the config."""
+        if components is None:
+            components = {n: 'pw-%s-%s' % (n.split('.')[0], secrets.token_hex(4))
+                          for n in DEFAULT_COMPONENTS}
+        components = dict(components)
+        components.update(extra_components or {})
+        workdir = tmp_path / ('router%d' % len(started))
+        workdir.mkdir()
+        r = RouterProcess(str(workdir), router_opts or {}, junction_opts or {},
+                          components, extra)
+        started.append(r)
+        return r.start()
+
+    yield start
+
+    problems = []
+    for r in started:
+        for p in r.stop():
+            problems.append('%s: %s' % (r.log_path, p))
+    if problems:
+        details = '\n'.join(problems)
+        for r in started:
+            if r.problems:
+                details += '\n--- router log %s ---\n%s' % (r.log_path, r.log_tail(200))
+        pytest.fail('router failed at teardown:\n' + details, pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == 'call' and rep.failed:
+        for r in getattr(item, '_junction_routers', []):
+            rep.sections.append(('router log %s (pid %s)' % (r.log_path, r.proc.pid if r.proc else '?'),
+                                 r.log_tail()))
