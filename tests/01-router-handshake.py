@@ -146,3 +146,17 @@ def test_good_handshake_after_bad_streams(router):
     a = connect_component(r, 'a.localhost')
     b = connect_component(r, 'b.localhost')
     ping_pong(a, b, 5)
+
+
+def test_unix_socket(router):
+    """[router] listen_unix speaks the same protocol as TCP, and streams on
+    both are routed to each other."""
+    r = router()
+    a = connect_component(r, 'a.localhost', unix=True)
+    b = connect_component(r, 'b.localhost')
+    ping_pong(a, b, 10)
+    s = RawStream(None, None, unix_path=r.unix_path)
+    s.open('c.localhost')
+    with pytest.raises(HandshakeFailed) as ei:
+        s.handshake('wrong')
+    assert ei.value.condition == 'not-authorized'

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from junction_helpers import slix_component
+from junction_helpers import (
+    check_sequence, connect_component, iq, local, message, slix_component, to_string)
 
 COUNT = 10000
 
@@ -69,3 +70,58 @@ def test_slixmpp_10000_messages_both_ways(router):
     _check(b.received, 'ab', 'a.localhost', COUNT)
     _check(a.received, 'ba', 'b.localhost', COUNT)
     print('%d messages each way in %.1fs' % (COUNT, elapsed))
+
+
+# ---- framing, verbatim forwarding, iq round trips (raw streams) ------------
+
+
+@pytest.mark.timeout(60)
+def test_byte_by_byte_and_split_utf8(router):
+    """A stanza dribbled one byte per send (so multi-byte UTF-8 characters
+    are split across TCP segments) arrives intact; so do many stanzas
+    coalesced into one segment."""
+    r = router()
+    a = connect_component(r, 'a.localhost')
+    b = connect_component(r, 'b.localhost')
+    body = 'héllo €uro 𝄞 ✓ <&> done'
+    raw = ("<message to='b.localhost' from='a.localhost' id='dribble'><body>%s</body></message>"
+           % body.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')).encode('utf-8')
+    for i in range(len(raw)):
+        a.sock.sendall(raw[i:i + 1])
+        if i % 7 == 0:
+            time.sleep(0.001)
+    el = b.next()
+    assert el.get('id') == 'dribble' and el.find('{jabber:component:accept}body').text == body, to_string(el)
+    # 500 stanzas in a single send.
+    a.send(''.join(message('b.localhost', 'a.localhost', 'co-%d' % i, 'co-%d' % i) for i in range(500)))
+    check_sequence(b.collect(500), 'a.localhost', 'co', 500)
+
+
+def test_original_bytes_forwarded(router):
+    """§2: the router forwards the stanza's original bytes: quoting style,
+    attribute order, prefixes and payload arrive exactly as sent."""
+    r = router()
+    a = connect_component(r, 'a.localhost')
+    b = connect_component(r, 'b.localhost')
+    raw = ('<message from="a.localhost" type=\'chat\' to="u@b.localhost/r" id="orig1" xml:lang="de">'
+           '<body>Grüße &amp; &#x263A; <![CDATA[x]]></body>'
+           '<ex:data xmlns:ex="urn:example:x" ex:attr="v"><ex:item n="1"/>  text  </ex:data>'
+           '</message>')
+    a.send(raw)
+    el = b.next()
+    assert el.get('id') == 'orig1', to_string(el)
+    assert raw.encode('utf-8') in b.tail, 'b did not receive the original bytes; got %r' % b.tail[-800:]
+
+
+def test_iq_round_trip(router):
+    r = router()
+    a = connect_component(r, 'a.localhost')
+    b = connect_component(r, 'b.localhost')
+    for i in range(100):
+        a.send(iq('get', 'ping%d' % i, "<ping xmlns='urn:xmpp:ping'/>", to='b.localhost', frm='a.localhost'))
+    reqs = b.collect(100)
+    for q in reqs:
+        b.send(iq('result', q.get('id'), to=q.get('from'), frm='b.localhost'))
+    res = a.collect(100)
+    assert [x.get('id') for x in res] == ['ping%d' % i for i in range(100)]
+    assert all(x.get('type') == 'result' and local(x) == 'iq' for x in res)

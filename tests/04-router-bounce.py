@@ -111,3 +111,36 @@ def test_untrusted_iq_without_to(router):
                        frm='a.localhost'), 'nt1')
     assert local(el) == 'iq'
     assert stanza_error(el) == ('cancel', 'service-unavailable'), to_string(el)
+
+
+@pytest.mark.parametrize('to', [
+    'B.LOCALHOST',
+    'user@B.Localhost/Res',
+    'b.localhost.',                       # RFC 7622 §3.2: trailing dot is stripped
+    'user@b.localhost/res/with@odd/chars',  # '@' and '/' are fine in a resource
+])
+def test_routing_normalises_domain(router, to):
+    r = _start(router)
+    a = connect_component(r, 'a.localhost')
+    b = connect_component(r, 'b.localhost')
+    a.send(message(to, 'a.localhost', 'n1', 'x'))
+    el = b.next()
+    assert el.get('id') == 'n1' and el.get('to') == to, to_string(el)
+    assert a.poll(0.2) is None
+
+
+@pytest.mark.parametrize('to', [
+    'x' * 1024 + '@b.localhost',          # localpart over 1023 bytes
+    'u@b.localhost/' + 'r' * 1024,         # resourcepart over 1023 bytes
+    'u@@b.localhost',
+    'b..localhost',
+    '',
+])
+def test_routing_invalid_to(router, to):
+    r = _start(router)
+    a = connect_component(r, 'a.localhost')
+    b = connect_component(r, 'b.localhost')
+    a.send(message(to, 'a.localhost', 'j1', 'x'))
+    el = a.next()
+    assert el.get('id') == 'j1' and stanza_error(el) == ('modify', 'jid-malformed'), to_string(el)
+    assert b.poll(0.3) is None

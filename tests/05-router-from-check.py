@@ -53,11 +53,16 @@ def test_forged_from_iq_and_presence(router):
     _assert_b_got_only(b, a, 'ok2')
 
 
-def test_missing_from_forbidden(router):
+def test_missing_from_rejected(router):
+    """§2.6 lists a missing 'from' with the forbidden case but also says
+    jid-malformed "for an invalid from"; either condition is accepted here
+    (the docs should pick one), but the stanza must come back and must not
+    be delivered."""
     r, a, b = _setup(router)
     a.send("<message to='b.localhost' id='nf1'><body>no from</body></message>")
     el = a.wait_for(lambda e: e.get('id') == 'nf1')
-    assert stanza_error(el) == ('cancel', 'forbidden'), to_string(el)
+    assert stanza_error(el) in (('cancel', 'forbidden'), ('modify', 'jid-malformed'),
+                                ('cancel', 'jid-malformed')), to_string(el)
     a.send(message('b.localhost', 'a.localhost', 'ok3', 'legit'))
     _assert_b_got_only(b, a, 'ok3')
 
@@ -89,3 +94,22 @@ def test_legit_from_variants_delivered(router):
         assert el.find('{jabber:component:accept}body').text == 'v%d & <ok>' % i
         x = el.find('{urn:example:custom}x')
         assert x is not None and x.get('attr') == '1' and x.find('{urn:example:custom}y').text == 'z'
+
+
+def test_prefixed_attributes_are_not_addressing(router):
+    """Only the unqualified to/from attributes address a stanza: x:to and
+    x:from in some other namespace must not steer routing or the from
+    check."""
+    r, a, b = _setup(router)
+    c = connect_component(r, 'c.localhost')
+    a.send("<message xmlns:x='urn:example:x' x:to='c.localhost' to='b.localhost' "
+           "from='a.localhost' id='px1'><body>x</body></message>")
+    el = b.next()
+    assert el.get('id') == 'px1', to_string(el)
+    assert c.poll(0.3) is None, 'x:to was used for routing'
+    a.send("<message xmlns:x='urn:example:x' x:from='a.localhost' to='b.localhost' "
+           "from='evil@other.localhost' id='px2'><body>x</body></message>")
+    el = a.wait_for(lambda e: e.get('id') == 'px2')
+    assert stanza_error(el) == ('cancel', 'forbidden'), to_string(el)
+    a.send(message('b.localhost', 'a.localhost', 'px3', 'sentinel'))
+    _assert_b_got_only(b, a, 'px3')

@@ -108,3 +108,41 @@ def test_slixmpp_reconnect(router):
         if tag == 'one':
             time.sleep(0.3)
             _probe_gone(a)
+
+
+@pytest.mark.timeout(60)
+def test_reset_while_receiving(router):
+    """b is torn down with a TCP RST in the middle of a stream of messages
+    to it (and while it has a partial stanza of its own pending). The router
+    survives (teardown checks exit status and sanitizer output), a gets
+    service-unavailable afterwards, and b can come back."""
+    import socket
+    import struct
+    import threading
+    r = router()
+    a = connect_component(r, 'a.localhost')
+    b = connect_component(r, 'b.localhost')
+    stop = threading.Event()
+
+    def pump():
+        i = 0
+        while not stop.is_set() and i < 20000:
+            if not a.try_send(''.join(message('b.localhost', 'a.localhost', 'x%d' % (i + k), 'y' * 200)
+                                      for k in range(20))):
+                return
+            i += 20
+            time.sleep(0.001)
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    b.collect(200, 15)
+    b.send("<message to='a.localhost' from='b.localhost' id='partial'><body>never fini")
+    b.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    b.close(graceful=False)
+    time.sleep(0.5)
+    stop.set()
+    t.join(10)
+    a.drain(quiet=0.5)       # whatever bounced meanwhile
+    _probe_gone(a)
+    b2 = connect_component(r, 'b.localhost')
+    ping_pong(a, b2, 5, tag='again')

@@ -139,6 +139,9 @@ def test_shared_requires_shared_mode(router):
     reply = bind(t, 'localhost', 'exclusive', id='bx')
     assert reply.get('type') == 'error' and stanza_error(reply) == ('cancel', 'conflict'), to_string(reply)
 
+    # §3: bind on an untrusted stream is forbidden (auth). (§2.7's general
+    # rule gives service-unavailable for other iqs without 'to', see
+    # 10-router-status.py; the bind section is the specific one.)
     a = connect_component(r, 'a.localhost')
     reply = junction_iq(a, 'set', 'bu', "<bind xmlns='%s' name='x.localhost'/>" % NS_JUNCTION)
     assert stanza_error(reply) == ('auth', 'forbidden'), to_string(reply)
@@ -167,3 +170,41 @@ def test_bind_exclusive_and_unbind(router):
     a.send(message('u@extra.example', 'a.localhost', 'e3', 'x'))
     el = a.next()
     assert el.get('id') == 'e3' and stanza_error(el) == ('cancel', 'remote-server-not-found'), to_string(el)
+
+
+def test_default_route(router):
+    """§2.3: a domain nobody bound goes to the stream holding the default
+    route (s2s), which may send from any domain; only one default at a time;
+    after unbinding it, unknown domains bounce again."""
+    r = router()
+    s2s = connect_component(r, 's2s.localhost', secret=r.secret)
+    reply = junction_iq(s2s, 'set', 'd1', "<bind xmlns='%s' default='true'/>" % NS_JUNCTION)
+    assert reply.get('type') == 'result', to_string(reply)
+    other = connect_component(r, 's2s2.localhost', secret=r.secret)
+    reply = junction_iq(other, 'set', 'd2', "<bind xmlns='%s' default='true'/>" % NS_JUNCTION)
+    assert stanza_error(reply) == ('cancel', 'conflict'), to_string(reply)
+
+    a = connect_component(r, 'a.localhost')
+    a.send(message('juliet@capulet.example', 'a.localhost', 'r1', 'to the world'))
+    el = s2s.next()
+    assert el.get('id') == 'r1' and el.get('to') == 'juliet@capulet.example', to_string(el)
+    # (Whether a *served* domain nobody bound, e.g. u@localhost, goes to s2s
+    # or bounces service-unavailable is not pinned down: §2.3 read literally
+    # says s2s, which would loop back; left out until the docs say.)
+    # s2s may send from any domain.
+    s2s.send(message('a.localhost', 'romeo@montague.example/x', 'r3', 'reply'))
+    el = a.next()
+    assert el.get('id') == 'r3' and el.get('type') != 'error', to_string(el)
+
+    reply = junction_iq(s2s, 'set', 'd3', "<unbind xmlns='%s' default='true'/>" % NS_JUNCTION)
+    assert reply.get('type') == 'result', to_string(reply)
+    a.send(message('juliet@capulet.example', 'a.localhost', 'r4', 'x'))
+    el = a.next()
+    assert el.get('id') == 'r4' and stanza_error(el) == ('cancel', 'remote-server-not-found'), to_string(el)
+    # ... and s2s may no longer send from foreign domains.
+    s2s.send(message('a.localhost', 'romeo@montague.example/x', 'r5', 'x'))
+    el = s2s.wait_for(lambda e: e.get('id') == 'r5')
+    assert stanza_error(el) == ('cancel', 'forbidden'), to_string(el)
+    # The default route is released when its stream closes.
+    reply = junction_iq(other, 'set', 'd4', "<bind xmlns='%s' default='true'/>" % NS_JUNCTION)
+    assert reply.get('type') == 'result', to_string(reply)

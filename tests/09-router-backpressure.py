@@ -9,8 +9,8 @@ import time
 import pytest
 
 from junction_helpers import (
-    Chatter, connect_component, iq, local, message, ping_pong, rss_kb, stanza_error,
-    stream_error, to_string)
+    NS_JUNCTION, Chatter, child, connect_component, iq, junction_iq, local, message, ping_pong,
+    rss_kb, stanza_error, stream_error, to_string)
 
 QUEUE = {'queue_limit': '64K', 'stall_timeout': '2s', 'max_stanza_bytes': '256K'}
 RSS_LIMIT_KB = 200 * 1024
@@ -206,10 +206,36 @@ def test_slow_consumer_recovers_before_stall_timeout(router):
     sent, bounces, _rss, first_at = _flood(r, a, n_after_first=200, cap=20000)
     assert first_at is not None, 'no resource-constraint bounce'
     b.start_reader()
-    # b catches up; then a fresh message gets through (no stream error).
-    a.send(message('b.localhost', 'a.localhost', 'fresh', 'x'))
-    el = b.wait_for(lambda e: e.get('id') == 'fresh' or local(e) == 'error', 30)
-    assert el.get('id') == 'fresh', 'b got %s' % to_string(el)
+    # b catches up (everything queued for it arrives, in order) ...
+    caught_up = b.drain(quiet=1.0, limit=30)
+    assert all(local(e) == 'message' for e in caught_up), [to_string(e)[:200] for e in caught_up
+                                                          if local(e) != 'message']
+    order = [int(e.get('id')[1:]) for e in caught_up]
+    assert order == sorted(order)
+    # ... and is not disconnected: fresh messages reach it.
+    bounces.extend(a.drain(quiet=0.5))
+    for i in range(5):
+        a.send(message('b.localhost', 'a.localhost', 'fresh%d' % i, 'x'))
+    got = b.collect(5, 15)
+    assert [e.get('id') for e in got] == ['fresh%d' % i for i in range(5)], [to_string(e) for e in got]
+    late = [e for e in a.drain(quiet=0.5) if (e.get('id') or '').startswith('fresh')]
+    assert not late, 'fresh messages bounced: %s' % [to_string(e) for e in late]
+
+    # Every message either reached b or bounced, and the status counter for
+    # a's stream agrees with the bounces a saw (§2: "counts them as bounced").
+    got_ids = set(e.get('id') for e in caught_up)
+    bounced_ids = set(e.get('id') for e in bounces
+                      if stanza_error(e) == ('wait', 'resource-constraint'))
+    lost = [m for m in sent if m not in got_ids and m not in bounced_ids]
+    assert not lost, '%d messages neither delivered nor bounced (%s ..)' % (len(lost), lost[:3])
+    assert not (got_ids & bounced_ids), 'delivered and bounced: %s' % sorted(got_ids & bounced_ids)[:5]
+    ctl = connect_component(r, 'ctl.localhost', secret=r.secret)
+    reply = junction_iq(ctl, 'get', 'st', "<status xmlns='%s'/>" % NS_JUNCTION)
+    st = [s for s in child(reply, 'status', NS_JUNCTION) if s.get('name') == 'a.localhost']
+    assert len(st) == 1, to_string(reply)
+    assert int(st[0].get('bounced')) == len(bounced_ids), (
+        'status says a.localhost bounced=%s, a received %d resource-constraint bounces'
+        % (st[0].get('bounced'), len(bounced_ids)))
 
 
 @pytest.mark.timeout(90)

@@ -48,3 +48,24 @@ def test_three_senders_one_receiver(router):
     first_block = [(el.get('from') or '').split('@')[-1] for el in got[:PER_SENDER]]
     print('6000 messages in %.1fs; senders in first third: %s'
           % (elapsed, {n: first_block.count(n) for n in set(first_block)}))
+
+
+@pytest.mark.timeout(90)
+def test_ring_of_many_streams(router):
+    """100 trusted streams connect at once; each sends 20 messages to the
+    next one in a ring: all arrive, in order, nothing bounces."""
+    import concurrent.futures
+    r = router()
+    n = 100
+    names = ['n%d.localhost' % i for i in range(n)]
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        streams = list(ex.map(lambda nm: connect_component(r, nm, secret=r.secret), names))
+    for i, s in enumerate(streams):
+        send_numbered(s, names[(i + 1) % n], names[i], 20, 'ring-' + names[i])
+    for i, s in enumerate(streams):
+        prev = names[(i - 1) % n]
+        check_sequence(s.collect(20, 20), prev, 'ring-' + prev, 20)
+    for s in streams:
+        assert s.poll(0) is None
+    for s in streams:
+        s.close(graceful=False)

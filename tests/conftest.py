@@ -67,6 +67,7 @@ class RouterProcess:
         self.extra = extra
         self.config_path = os.path.join(workdir, 'junction.conf')
         self.log_path = os.path.join(workdir, 'router.log')
+        self.unix_path = None
         self.proc = None
         self.stopped = False
         self.problems = []
@@ -91,6 +92,7 @@ class RouterProcess:
         }
         junction.update(self.junction_opts)
         router.update(self.router_opts)
+        self.unix_path = router.get('listen_unix')
         if junction.get('data_dir'):
             os.makedirs(junction['data_dir'], exist_ok=True)
         lines = []
@@ -236,16 +238,39 @@ def router(request, tmp_path):
 
     yield start
 
+    # Normally pytest_pyfunc_call below has stopped and checked them already;
+    # this covers tests that failed (or timed out) first.
+    details = _router_failures([r for r in started if not r.stopped])
+    if details:
+        pytest.fail('router failed at teardown:\n' + details, pytrace=False)
+
+
+def _router_failures(routers):
     problems = []
-    for r in started:
+    for r in routers:
         for p in r.stop():
             problems.append('%s: %s' % (r.log_path, p))
-    if problems:
-        details = '\n'.join(problems)
-        for r in started:
-            if r.problems:
-                details += '\n--- router log %s ---\n%s' % (r.log_path, r.log_tail(200))
-        pytest.fail('router failed at teardown:\n' + details, pytrace=False)
+    if not problems:
+        return None
+    details = '\n'.join(problems)
+    for r in routers:
+        if r.problems:
+            details += '\n--- router log %s ---\n%s' % (r.log_path, r.log_tail(200))
+    return details
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """When the test body passed, stop its routers right away and check
+    them, so a crash, sanitizer report or unclean exit fails *the test*
+    (not only its teardown)."""
+    outcome = yield
+    if outcome.excinfo is not None:
+        return  # already failing; the fixture teardown still checks the routers
+    routers = getattr(pyfuncitem, '_junction_routers', [])
+    details = _router_failures([r for r in routers if not r.stopped])
+    if details:
+        pytest.fail('router failed:\n' + details, pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

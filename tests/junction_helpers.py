@@ -162,16 +162,20 @@ class RawStream:
     read at all (slow-consumer tests) simply never calls either.
     """
 
-    def __init__(self, host, port, rcvbuf=None, sndbuf=None, connect_timeout=5.0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def __init__(self, host, port, rcvbuf=None, sndbuf=None, connect_timeout=5.0, unix_path=None):
+        family = socket.AF_UNIX if unix_path else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         if rcvbuf is not None:
             # Must happen before connect() for the TCP window to follow it.
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         if sndbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         self.sock.settimeout(connect_timeout)
-        self.sock.connect((host, port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if unix_path:
+            self.sock.connect(unix_path)
+        else:
+            self.sock.connect((host, port))
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(30.0)  # bounds a blocked sendall()
         self.name = None
         self.stream_id = None
@@ -473,14 +477,17 @@ def connect_raw(router, rcvbuf=None, sndbuf=None):
     return RawStream(router.host, router.port, rcvbuf=rcvbuf, sndbuf=sndbuf)
 
 
-def connect_component(router, name, secret=None, reader=True, rcvbuf=None, sndbuf=None):
+def connect_component(router, name, secret=None, reader=True, rcvbuf=None, sndbuf=None,
+                      unix=False):
     """Open a stream as `name` and complete the handshake.
 
     The secret defaults to the [component NAME] secret if the router config
-    has one, else the [router] secret (a trusted stream)."""
+    has one, else the [router] secret (a trusted stream). unix=True uses
+    the router's listen_unix socket instead of TCP."""
     if secret is None:
         secret = router.components.get(name, router.secret)
-    s = RawStream(router.host, router.port, rcvbuf=rcvbuf, sndbuf=sndbuf)
+    s = RawStream(router.host, router.port, rcvbuf=rcvbuf, sndbuf=sndbuf,
+                  unix_path=router.unix_path if unix else None)
     s.open(name)
     s.handshake(secret)
     if reader:
