@@ -11,7 +11,9 @@
  * and exits 0 only when every message arrived once, in order, before the timeout.
  * Only loopback addresses are accepted, so a typo cannot aim the load at another machine.
  */
-#define _GNU_SOURCE /* memmem, accept4 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* memmem, accept4 */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -128,7 +130,8 @@ static int bench_parse_args(int argc, char **argv, struct bench_options *opt)
 		.window = 1000,
 		.timeout = 120,
 	};
-	for (int i = 1; i < argc; i++) {
+	/* Every option takes a value, so they come in pairs. */
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -140,7 +143,6 @@ static int bench_parse_args(int argc, char **argv, struct bench_options *opt)
 			fprintf(stderr, "bench-load: %s needs a value\n", a);
 			return -1;
 		}
-		i++;
 		if (strcmp(a, "--host") == 0) {
 			opt->host = val;
 		} else if (strcmp(a, "--port") == 0) {

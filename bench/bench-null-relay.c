@@ -12,7 +12,9 @@
  * which a real router cannot afford on a shared stream but a benchmark ceiling can).
  * When every stream of a group has closed, the relay accepts the next group of K.
  */
-#define _GNU_SOURCE /* memmem, accept4 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* memmem, accept4 */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -408,7 +410,8 @@ int main(int argc, char **argv)
 	unsigned long port = 0;
 	struct epoll_event events[64];
 
-	for (int i = 1; i < argc; i++) {
+	/* Every option takes a value, so they come in pairs. */
+	for (int i = 1; i < argc; i += 2) {
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end = NULL;
 		unsigned long v = val != NULL ? strtoul(val, &end, 10) : 0;
@@ -431,7 +434,6 @@ int main(int argc, char **argv)
 			relay_usage(stderr);
 			return 2;
 		}
-		i++;
 	}
 	if (port == 0) {
 		relay_usage(stderr);
