@@ -365,6 +365,69 @@ fail:
 	return r;
 }
 
+/* Is the ASCII domain s already exactly what jid_prep_domain() returns:
+ * lower-case LDH labels of 1..63 bytes, no empty label, no trailing dot? */
+static bool jid_domain_normalised(const char *s, size_t len)
+{
+	size_t label = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || s[i] == '.') {
+			if (!jid_label_ok(s + label, i - label))
+				return false;
+			label = i + 1;
+			continue;
+		}
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int jid_view_parse(const char *s, size_t len, struct jid_view *v)
+{
+	const char *slash, *at;
+
+	memset(v, 0, sizeof(*v));
+	if (len == 0)
+		return JID_ERR_EMPTY;
+	slash = memchr(s, '/', len);
+	v->bare_len = slash != NULL ? (size_t)(slash - s) : len;
+	at = memchr(s, '@', v->bare_len);
+	v->domain = at != NULL ? at + 1 : s;
+	v->domain_len = v->bare_len - (size_t)(v->domain - s);
+	if (at != NULL) {
+		v->node = s;
+		v->node_len = (size_t)(at - s);
+	}
+	if (slash != NULL) {
+		v->resource = slash + 1;
+		v->resource_len = len - v->bare_len - 1;
+	}
+	/* jid_parse() reports bad UTF-8 before anything else. */
+	if (!jid_is_ascii(s, len))
+		return JID_NEEDS_PREP;
+	if (at == s || v->domain_len == 0 || (slash != NULL && v->resource_len == 0))
+		return JID_ERR_EMPTY;
+	if (v->node_len > JID_PART_MAX || v->domain_len > JID_PART_MAX ||
+	    v->resource_len > JID_PART_MAX)
+		return JID_NEEDS_PREP; /* let jid_parse() decide which error */
+	for (size_t i = 0; i < v->node_len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || !jid_node_ascii_ok(c))
+			return JID_NEEDS_PREP;
+	}
+	for (size_t i = 0; i < v->resource_len; i++) {
+		unsigned char c = (unsigned char)v->resource[i];
+		if (!jid_resource_ascii_ok(c))
+			return JID_NEEDS_PREP;
+	}
+	if (!jid_domain_normalised(v->domain, v->domain_len))
+		return JID_NEEDS_PREP;
+	return JID_OK;
+}
+
 int jid_parse(const char *s, ssize_t len, struct jid *jid_r)
 {
 	return jid_parse_with(s, len, false, jid_r);

@@ -42,6 +42,25 @@ enum jid_result {
 	JID_ERR_UTF8 = -6,      /* not valid UTF-8 */
 };
 
+/* A JID split in place: pointers into the string that was parsed, valid as
+ * long as it is. Lengths exclude separators; absent parts have length 0. */
+struct jid_view {
+	const char *node, *domain, *resource;
+	size_t node_len, domain_len, resource_len;
+	size_t bare_len; /* node@domain, from the start of the string */
+};
+
+/* Returned by jid_view_parse() for input that may be a valid JID but is
+ * not already in normalised form (upper case, non-ASCII, a trailing dot, an
+ * IP literal): call jid_parse() for it. */
+#define JID_NEEDS_PREP 1
+
+/* The router's hot path: split s without copying or allocating when it is
+ * plain ASCII already in normalised form, i.e. when jid_parse() would
+ * return exactly these bytes. Returns JID_OK, JID_NEEDS_PREP or the same
+ * negative error jid_parse() would return. */
+int jid_view_parse(const char *s, size_t len, struct jid_view *view_r);
+
 /* len < 0 means s is NUL-terminated. Returns JID_OK or a negative
  * enum jid_result; on error *jid_r is left zeroed. Checked in this order:
  * UTF-8, empty parts, node, domain, resource. The domain loses one trailing

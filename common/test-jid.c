@@ -241,6 +241,67 @@ static void test_fast_equals_slow_random(void)
 	}
 }
 
+/* jid_view_parse() agrees with jid_parse(): JID_OK only when jid_parse()
+ * returns the very same bytes, the same error when it fails at once, and
+ * JID_NEEDS_PREP otherwise. */
+static bool view_agrees(const char *s, size_t len)
+{
+	struct jid_view v;
+	struct jid j;
+	int rv = jid_view_parse(s, len, &v);
+	int rp = jid_parse(s, (ssize_t)len, &j);
+	bool ok;
+
+	if (rv == JID_NEEDS_PREP) {
+		ok = true;
+	} else if (rv < 0) {
+		ok = rp == rv;
+	} else {
+		ok = rp == JID_OK && v.domain_len == strlen(j.domain) &&
+		     memcmp(v.domain, j.domain, v.domain_len) == 0 &&
+		     (j.node == NULL ? v.node == NULL
+				     : v.node_len == strlen(j.node) &&
+					       memcmp(v.node, j.node, v.node_len) == 0) &&
+		     (j.resource == NULL ? v.resource == NULL
+					 : v.resource_len == strlen(j.resource) &&
+						   memcmp(v.resource, j.resource, v.resource_len) == 0);
+	}
+	if (!ok)
+		printf("  view disagrees on \"%.*s\": view %d parse %d\n", (int)len, s, rv, rp);
+	jid_clear(&j);
+	return ok;
+}
+
+static void test_view_agrees(void)
+{
+	static const char alphabet[] = "aZz09-._@/.@/ \"&':<>[]\x01\x7f\tAB";
+	unsigned seed = 777;
+	int fast = 0;
+
+	for (size_t i = 0; i < N_CASES; i++)
+		CHECK(view_agrees(jid_cases[i].in, strlen(jid_cases[i].in)));
+	for (int n = 0; n < 50000; n++) {
+		char buf[24];
+		size_t len;
+		struct jid_view v;
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % sizeof(buf);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		CHECK(view_agrees(buf, len));
+		fast += jid_view_parse(buf, len, &v) == JID_OK;
+	}
+	CHECK(fast > 100); /* the fast path is really taken */
+	struct jid_view v;
+	CHECK(jid_view_parse("juliet@example.com/balcony", 26, &v) == JID_OK);
+	CHECK(v.bare_len == 18 && v.node_len == 6 && v.domain_len == 11 && v.resource_len == 7);
+	CHECK(jid_view_parse("Juliet@example.com", 18, &v) == JID_NEEDS_PREP);
+	CHECK(jid_view_parse("example.com.", 12, &v) == JID_NEEDS_PREP);
+	CHECK(jid_view_parse("@example.com", 12, &v) == JID_ERR_EMPTY);
+}
+
 /* Normalisation is idempotent: parse(full(parse(x))) == parse(x). */
 static void test_idempotent(void)
 {
@@ -464,6 +525,7 @@ static const struct test tests[] = {
 	TEST(test_fast_equals_slow_table),
 	TEST(test_fast_equals_slow_every_byte),
 	TEST(test_fast_equals_slow_random),
+	TEST(test_view_agrees),
 	TEST(test_idempotent),
 	TEST(test_part_lengths),
 	TEST(test_unicode_lengths),

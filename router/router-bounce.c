@@ -53,7 +53,8 @@ void router_route_error(struct router *router, const struct stanza *error)
 	if (to == NULL || jid_parse(to, -1, &jid) != JID_OK)
 		return;
 	char *bare = jid_bare_string(&jid);
-	struct router_stream *dest = route_lookup(router->routes, jid.domain, bare);
+	struct router_stream *dest =
+		route_lookup(router->routes, jid.domain, strlen(jid.domain), bare, strlen(bare));
 	if (dest == NULL)
 		dest = route_default(router->routes);
 	if (dest != NULL) {

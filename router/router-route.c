@@ -16,6 +16,7 @@ struct route_target {
 
 struct route_entry {
 	char *name;
+	size_t name_len;
 	uint64_t hash;
 	enum route_mode mode;
 	struct route_target *targets;
@@ -33,13 +34,18 @@ struct route_table {
 #define ROUTE_FNV_OFFSET 0xcbf29ce484222325ULL
 #define ROUTE_FNV_PRIME 0x100000001b3ULL
 
-static uint64_t route_fnv(uint64_t h, const char *s)
+static uint64_t route_fnv(uint64_t h, const char *s, size_t len)
 {
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
 		h *= ROUTE_FNV_PRIME;
 	}
 	return h;
+}
+
+static uint64_t route_hash(const char *name, size_t len)
+{
+	return route_fnv(ROUTE_FNV_OFFSET, name, len);
 }
 
 /* splitmix64's finaliser: FNV alone has weak high bits for short keys. */
@@ -53,12 +59,12 @@ static uint64_t route_mix(uint64_t x)
 	return x;
 }
 
-uint64_t route_score(const char *bare, const char *instance)
+uint64_t route_score(const char *bare, size_t bare_len, const char *instance)
 {
-	uint64_t h = route_fnv(ROUTE_FNV_OFFSET, bare);
+	uint64_t h = route_hash(bare, bare_len);
 	h ^= 0xff; /* separator that cannot occur in a JID */
 	h *= ROUTE_FNV_PRIME;
-	return route_mix(route_fnv(h, instance));
+	return route_mix(route_fnv(h, instance, strlen(instance)));
 }
 
 struct route_table *route_table_new(void)
@@ -96,10 +102,12 @@ void route_table_free(struct route_table **table)
 	*table = NULL;
 }
 
-static struct route_entry *route_find(const struct route_table *t, const char *name, uint64_t hash)
+static struct route_entry *route_find(const struct route_table *t, const char *name, size_t len)
 {
+	uint64_t hash = route_hash(name, len);
+
 	for (struct route_entry *e = t->buckets[hash & (t->n_buckets - 1)]; e != NULL; e = e->next) {
-		if (e->hash == hash && strcmp(e->name, name) == 0)
+		if (e->hash == hash && e->name_len == len && memcmp(e->name, name, len) == 0)
 			return e;
 	}
 	return NULL;
@@ -135,8 +143,9 @@ static ssize_t route_target_index(const struct route_entry *e, const void *targe
 int route_bind(struct route_table *t, const char *name, enum route_mode mode, void *target,
 	       const char *instance)
 {
-	uint64_t hash = route_fnv(ROUTE_FNV_OFFSET, name);
-	struct route_entry *e = route_find(t, name, hash);
+	size_t len = strlen(name);
+	uint64_t hash = route_hash(name, len);
+	struct route_entry *e = route_find(t, name, len);
 
 	if (e != NULL) {
 		if (route_target_index(e, target) >= 0)
@@ -148,6 +157,7 @@ int route_bind(struct route_table *t, const char *name, enum route_mode mode, vo
 			route_grow(t);
 		e = xcalloc(1, sizeof(*e));
 		e->name = xstrdup(name);
+		e->name_len = len;
 		e->hash = hash;
 		e->mode = mode;
 		e->next = t->buckets[hash & (t->n_buckets - 1)];
@@ -185,7 +195,7 @@ static void route_entry_drop_target(struct route_table *t, struct route_entry *e
 
 int route_unbind(struct route_table *t, const char *name, void *target)
 {
-	struct route_entry *e = route_find(t, name, route_fnv(ROUTE_FNV_OFFSET, name));
+	struct route_entry *e = route_find(t, name, strlen(name));
 	ssize_t i = e != NULL ? route_target_index(e, target) : -1;
 
 	if (i < 0)
@@ -231,9 +241,10 @@ void *route_default(const struct route_table *t)
 	return t->default_target;
 }
 
-void *route_lookup(const struct route_table *t, const char *domain, const char *bare)
+void *route_lookup(const struct route_table *t, const char *domain, size_t domain_len,
+		   const char *bare, size_t bare_len)
 {
-	struct route_entry *e = route_find(t, domain, route_fnv(ROUTE_FNV_OFFSET, domain));
+	struct route_entry *e = route_find(t, domain, domain_len);
 
 	if (e == NULL)
 		return NULL;
@@ -242,7 +253,7 @@ void *route_lookup(const struct route_table *t, const char *domain, const char *
 	size_t best = 0;
 	uint64_t best_score = 0;
 	for (size_t i = 0; i < e->n_targets; i++) {
-		uint64_t s = route_score(bare, e->targets[i].instance);
+		uint64_t s = route_score(bare, bare_len, e->targets[i].instance);
 		if (i == 0 || s > best_score) {
 			best = i;
 			best_score = s;
@@ -251,15 +262,16 @@ void *route_lookup(const struct route_table *t, const char *domain, const char *
 	return e->targets[best].target;
 }
 
-bool route_holds(const struct route_table *t, const char *name, const void *target)
+bool route_holds(const struct route_table *t, const char *name, size_t name_len,
+		 const void *target)
 {
-	struct route_entry *e = route_find(t, name, route_fnv(ROUTE_FNV_OFFSET, name));
+	struct route_entry *e = route_find(t, name, name_len);
 	return e != NULL && route_target_index(e, target) >= 0;
 }
 
 bool route_is_bound(const struct route_table *t, const char *name)
 {
-	return route_find(t, name, route_fnv(ROUTE_FNV_OFFSET, name)) != NULL;
+	return route_find(t, name, strlen(name)) != NULL;
 }
 
 void route_foreach(const struct route_table *t,

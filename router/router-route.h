@@ -11,7 +11,7 @@
  *
  *   struct route_table *t = route_table_new();
  *   route_bind(t, "localhost", ROUTE_SHARED, sm1, "sm1.localhost");
- *   void *dest = route_lookup(t, "localhost", "juliet@localhost");
+ *   void *dest = route_lookup(t, "localhost", 9, "juliet@localhost", 16);
  *   route_unbind_all(t, sm1);
  *   route_table_free(&t);
  */
@@ -51,11 +51,14 @@ int route_clear_default(struct route_table *table, void *target);
 void *route_default(const struct route_table *table);
 
 /* The target for a recipient whose normalised domain is domain and whose
- * normalised bare JID is bare; NULL when no one bound the domain (the
- * default route is not consulted here). */
-void *route_lookup(const struct route_table *table, const char *domain, const char *bare);
-/* Does target hold name? */
-bool route_holds(const struct route_table *table, const char *name, const void *target);
+ * normalised bare JID is bare (neither needs a NUL: lengths are given, so
+ * the router can look up slices of a stanza's attributes); NULL when no one
+ * bound the domain (the default route is not consulted here). */
+void *route_lookup(const struct route_table *table, const char *domain, size_t domain_len,
+		   const char *bare, size_t bare_len);
+/* Does target hold name (name_len bytes)? */
+bool route_holds(const struct route_table *table, const char *name, size_t name_len,
+		 const void *target);
 bool route_is_bound(const struct route_table *table, const char *name);
 
 /* Call cb for every (name, mode, target) binding. */
@@ -64,6 +67,6 @@ void route_foreach(const struct route_table *table,
 		   void *ctx);
 
 /* The rendezvous score of (bare, instance); exposed for tests. */
-uint64_t route_score(const char *bare, const char *instance);
+uint64_t route_score(const char *bare, size_t bare_len, const char *instance);
 
 #endif

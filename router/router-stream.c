@@ -231,49 +231,89 @@ static bool router_forward(struct router_stream *stream, struct router_stream *d
 	return ok;
 }
 
+/* An address from a stanza attribute: its normalised domain and bare JID,
+ * pointing into the attribute itself when it is already normalised (the
+ * common case: no copy, no allocation), else into a prepared copy. */
+struct router_addr {
+	const char *domain, *bare;
+	size_t domain_len, bare_len;
+	struct jid prepared;
+	char *prepared_bare;
+};
+
+static int router_addr_parse(const char *s, struct router_addr *a)
+{
+	struct jid_view v;
+	int r = jid_view_parse(s, strlen(s), &v);
+
+	memset(a, 0, sizeof(*a));
+	if (r == JID_OK) {
+		a->domain = v.domain;
+		a->domain_len = v.domain_len;
+		a->bare = s;
+		a->bare_len = v.bare_len;
+		return JID_OK;
+	}
+	if (r != JID_NEEDS_PREP || (r = jid_parse(s, -1, &a->prepared)) != JID_OK)
+		return r;
+	a->prepared_bare = jid_bare_string(&a->prepared);
+	a->domain = a->prepared.domain;
+	a->domain_len = strlen(a->domain);
+	a->bare = a->prepared_bare;
+	a->bare_len = strlen(a->bare);
+	return JID_OK;
+}
+
+static void router_addr_clear(struct router_addr *a)
+{
+	jid_clear(&a->prepared);
+	free(a->prepared_bare);
+	a->prepared_bare = NULL;
+}
+
 static void router_route_stanza(struct router_stream *stream, const struct xml_parser_stanza *st)
 {
 	struct router *router = stream->router;
-	struct jid from = {0}, to = {0};
-	char bare[2 * JID_PART_MAX + 2];
+	struct router_addr from = {0}, to = {0};
 
 	if (st->to == NULL) {
 		if (strcmp(st->name, "iq") == 0)
 			router_admin_handle(stream, st);
 		return;
 	}
-	if (st->from == NULL || jid_parse(st->from, -1, &from) != JID_OK) {
+	if (st->from == NULL || router_addr_parse(st->from, &from) != JID_OK) {
 		stream->count.rejected++;
 		router_bounce(stream, st, "modify", "jid-malformed", "missing or invalid 'from'");
 		goto out;
 	}
 	if (route_default(router->routes) != stream &&
-	    !route_holds(router->routes, from.domain, stream)) {
+	    !route_holds(router->routes, from.domain, from.domain_len, stream)) {
 		stream->count.rejected++;
-		JLOG_INFO(stream->id, "rejected 'from' %s: not bound by this stream", from.domain);
+		JLOG_INFO(stream->id, "rejected 'from' %.*s: not bound by this stream",
+			  (int)from.domain_len, from.domain);
 		router_bounce(stream, st, "cancel", "forbidden",
 			      "'from' is not a name bound by this component");
 		goto out;
 	}
-	if (jid_parse(st->to, -1, &to) != JID_OK) {
+	if (router_addr_parse(st->to, &to) != JID_OK) {
 		router_bounce(stream, st, "modify", "jid-malformed", "invalid 'to'");
 		goto out;
 	}
-	if (to.node != NULL)
-		snprintf(bare, sizeof(bare), "%s@%s", to.node, to.domain);
-	else
-		snprintf(bare, sizeof(bare), "%s", to.domain);
 
-	struct router_stream *dest = route_lookup(router->routes, to.domain, bare);
+	struct router_stream *dest =
+		route_lookup(router->routes, to.domain, to.domain_len, to.bare, to.bare_len);
 	if (dest == NULL)
 		dest = route_default(router->routes);
 	if (dest == NULL) {
 		/* RFC 6120 8.3: no route. Presence is dropped. */
-		if (strcmp(st->name, "presence") != 0)
+		if (strcmp(st->name, "presence") != 0) {
+			char *domain = xstrndup(to.domain, to.domain_len);
 			router_bounce(stream, st, "cancel",
-				      router_serves(router, to.domain) ? "service-unavailable"
-								       : "remote-server-not-found",
+				      router_serves(router, domain) ? "service-unavailable"
+								    : "remote-server-not-found",
 				      NULL);
+			free(domain);
+		}
 		goto out;
 	}
 	if (!router_forward(stream, dest, st)) {
@@ -282,8 +322,8 @@ static void router_route_stanza(struct router_stream *stream, const struct xml_p
 			      "recipient's queue is full");
 	}
 out:
-	jid_clear(&from);
-	jid_clear(&to);
+	router_addr_clear(&from);
+	router_addr_clear(&to);
 }
 
 static int router_stream_on_stanza(void *ctx, const struct xml_parser_stanza *st)

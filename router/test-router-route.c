@@ -16,10 +16,10 @@ static void test_exclusive_conflict(void)
 	CHECK(route_bind(t, "gw.localhost", ROUTE_EXCLUSIVE, &b, "other") == ROUTE_ERR_CONFLICT);
 	CHECK(route_bind(t, "gw.localhost", ROUTE_SHARED, &b, "other") == ROUTE_ERR_CONFLICT);
 	CHECK(route_bind(t, "gw.localhost", ROUTE_EXCLUSIVE, &a, "gw.localhost") == ROUTE_OK);
-	CHECK(route_lookup(t, "gw.localhost", "u@gw.localhost") == &a);
-	CHECK(route_lookup(t, "nowhere", "nowhere") == NULL);
-	CHECK(route_holds(t, "gw.localhost", &a));
-	CHECK(!route_holds(t, "gw.localhost", &b));
+	CHECK(route_lookup(t, "gw.localhost", 12, "u@gw.localhost", 14) == &a);
+	CHECK(route_lookup(t, "nowhere", 7, "nowhere", 7) == NULL);
+	CHECK(route_holds(t, "gw.localhost", 12, &a));
+	CHECK(!route_holds(t, "gw.localhost", 12, &b));
 	route_unbind_all(t, &a);
 	CHECK(!route_is_bound(t, "gw.localhost"));
 	CHECK(route_bind(t, "gw.localhost", ROUTE_EXCLUSIVE, &b, "other") == ROUTE_OK);
@@ -53,7 +53,7 @@ static void test_many_names_grow(void)
 	int ok = 1;
 	for (int i = 0; i < 5000; i++) {
 		snprintf(name, sizeof(name), "c%d.example", i);
-		if (route_lookup(t, name, name) != ((i % 2) ? &a : &b))
+		if (route_lookup(t, name, strlen(name), name, strlen(name)) != ((i % 2) ? &a : &b))
 			ok = 0;
 	}
 	CHECK(ok);
@@ -71,7 +71,7 @@ static void *owner_of(struct route_table *t, int user)
 {
 	char bare[64];
 	snprintf(bare, sizeof(bare), "user%d@localhost", user);
-	return route_lookup(t, "localhost", bare);
+	return route_lookup(t, "localhost", 9, bare, strlen(bare));
 }
 
 static void test_shared_split_and_stability(void)
@@ -130,11 +130,11 @@ static void test_shared_split_and_stability(void)
 
 static void test_score_depends_on_both(void)
 {
-	CHECK(route_score("u@x", "sm1") != route_score("u@x", "sm2"));
-	CHECK(route_score("u@x", "sm1") != route_score("v@x", "sm1"));
-	CHECK(route_score("u@x", "sm1") == route_score("u@x", "sm1"));
+	CHECK(route_score("u@x", 3, "sm1") != route_score("u@x", 3, "sm2"));
+	CHECK(route_score("u@x", 3, "sm1") != route_score("v@x", 3, "sm1"));
+	CHECK(route_score("u@x", 3, "sm1") == route_score("u@x", 3, "sm1"));
 	/* The separator keeps ("ab","c") and ("a","bc") apart. */
-	CHECK(route_score("ab", "c") != route_score("a", "bc"));
+	CHECK(route_score("ab", 2, "c") != route_score("a", 1, "bc"));
 }
 
 static const struct test tests[] = {
