@@ -53,15 +53,15 @@ void router_route_error(struct router *router, const struct stanza *error)
 	if (to == NULL || jid_parse(to, -1, &jid) != JID_OK)
 		return;
 	char *bare = jid_bare_string(&jid);
-	struct router_stream *dest =
-		route_lookup(router->routes, jid.domain, strlen(jid.domain), bare, strlen(bare));
-	if (dest == NULL)
-		dest = route_default(router->routes);
+	bool served;
+	struct router_stream *dest = router_find_route(router, jid.domain, strlen(jid.domain), bare,
+						       strlen(bare), &served);
 	if (dest != NULL) {
 		stanza_serialize(error, STREAM_NS_COMPONENT, &b);
-		/* If even this does not fit, it is dropped: errors never bounce. */
-		if (!router_stream_deliver(dest, b.data, b.len))
-			JLOG_DEBUG(dest->id, "dropped error to %s: queue full", to);
+		/* Past the limit too: these answer stanzas the sender sent, and
+		 * there are at most a closed stream's queue-full of them. */
+		if (!router_stream_deliver(dest, b.data, b.len, true))
+			JLOG_INFO(dest->id, "dropped error to %s: stream closing", to);
 		buf_free(&b);
 	}
 	free(bare);

@@ -55,6 +55,24 @@ bool router_serves(const struct router *router, const char *domain)
 	       route_is_bound(router->routes, domain);
 }
 
+struct router_stream *router_find_route(struct router *router, const char *domain,
+				       size_t domain_len, const char *bare, size_t bare_len,
+				       bool *served_r)
+{
+	struct router_stream *dest =
+		route_lookup(router->routes, domain, domain_len, bare, bare_len);
+
+	*served_r = dest != NULL;
+	if (dest != NULL)
+		return dest;
+	/* A domain this deployment serves never goes to the default route:
+	 * s2s would only send it back here. */
+	char *name = xstrndup(domain, domain_len);
+	*served_r = router_serves(router, name);
+	free(name);
+	return *served_r ? NULL : route_default(router->routes);
+}
+
 static void router_stream_send_str(struct router_stream *stream, const char *s)
 {
 	conn_send(stream->conn, s, strlen(s));
@@ -85,13 +103,14 @@ void router_stream_close(struct router_stream *stream, const char *condition, co
 	conn_close(stream->conn, true, ROUTER_LINGER_MS);
 }
 
-bool router_stream_deliver(struct router_stream *stream, const char *data, size_t len)
+bool router_stream_deliver(struct router_stream *stream, const char *data, size_t len,
+			   bool force)
 {
 	struct router *router = stream->router;
 
 	if (stream->state != ROUTER_STREAM_READY)
 		return false;
-	if (conn_queued(stream->conn) > router->queue_limit)
+	if (!force && conn_queued(stream->conn) > router->queue_limit)
 		return false;
 	conn_send(stream->conn, data, len);
 	stream->count.out++;
@@ -223,10 +242,10 @@ static bool router_forward(struct router_stream *stream, struct router_stream *d
 			   const struct xml_parser_stanza *st)
 {
 	if (!stream->extra_prefixes)
-		return router_stream_deliver(dest, st->raw, st->raw_len);
+		return router_stream_deliver(dest, st->raw, st->raw_len, false);
 	struct buf b = {0};
 	stanza_serialize(st->tree, STREAM_NS_COMPONENT, &b);
-	bool ok = router_stream_deliver(dest, b.data, b.len);
+	bool ok = router_stream_deliver(dest, b.data, b.len, false);
 	buf_free(&b);
 	return ok;
 }
@@ -300,20 +319,15 @@ static void router_route_stanza(struct router_stream *stream, const struct xml_p
 		goto out;
 	}
 
+	bool served;
 	struct router_stream *dest =
-		route_lookup(router->routes, to.domain, to.domain_len, to.bare, to.bare_len);
-	if (dest == NULL)
-		dest = route_default(router->routes);
+		router_find_route(router, to.domain, to.domain_len, to.bare, to.bare_len, &served);
 	if (dest == NULL) {
 		/* RFC 6120 8.3: no route. Presence is dropped. */
-		if (strcmp(st->name, "presence") != 0) {
-			char *domain = xstrndup(to.domain, to.domain_len);
+		if (strcmp(st->name, "presence") != 0)
 			router_bounce(stream, st, "cancel",
-				      router_serves(router, domain) ? "service-unavailable"
-								    : "remote-server-not-found",
+				      served ? "service-unavailable" : "remote-server-not-found",
 				      NULL);
-			free(domain);
-		}
 		goto out;
 	}
 	if (!router_forward(stream, dest, st)) {

@@ -90,11 +90,19 @@ void router_free(struct router *router);
 /* Send a stream error (condition non-NULL) or a plain close and close. */
 void router_stream_close(struct router_stream *stream, const char *condition, const char *text);
 /* Queue bytes for a stream, counting a stanza; false when the stream is
- * over its queue limit or closing (nothing queued). */
-bool router_stream_deliver(struct router_stream *stream, const char *data, size_t len);
+ * closing, or over its queue limit unless force (nothing queued then). */
+bool router_stream_deliver(struct router_stream *stream, const char *data, size_t len,
+			   bool force);
 /* Queue a stanza tree to a stream, ignoring the limit (replies to the
  * stream's own requests: the limit is enforced by pausing its reads). */
 void router_stream_reply(struct router_stream *stream, const struct stanza *reply);
+/* The stream a recipient's stanza goes to: the one bound to its domain
+ * (by bare-JID hash when shared), else the default route unless the domain
+ * is served here; NULL when there is none. *served_r tells which error a
+ * caller should then give (service-unavailable or remote-server-not-found). */
+struct router_stream *router_find_route(struct router *router, const char *domain,
+				       size_t domain_len, const char *bare, size_t bare_len,
+				       bool *served_r);
 /* Is name one this deployment serves (configured or bound)? */
 bool router_serves(const struct router *router, const char *domain);
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from junction_helpers import (
-    HandshakeFailed, NS_ACCEPT, RawStream, connect_component, connect_raw, local,
+    HandshakeFailed, NS_ACCEPT, RawStream, connect_component, connect_raw,
     message, ping_pong, slix_component, stream_header, to_string)
 
 
@@ -91,8 +91,8 @@ def test_stanza_before_handshake(router):
     assert b.poll(0.5) is None
 
 
-def test_stanza_instead_of_handshake_with_valid_secret_later(router):
-    """Even an iq sent before a correct handshake ends the stream."""
+def test_iq_before_handshake(router):
+    """An iq before the handshake ends the stream too."""
     r = router()
     s = connect_raw(r)
     s.open('a.localhost')
@@ -160,3 +160,29 @@ def test_unix_socket(router):
     with pytest.raises(HandshakeFailed) as ei:
         s.handshake('wrong')
     assert ei.value.condition == 'not-authorized'
+
+
+@pytest.mark.parametrize('content', ['', 'x' * 2000, '<x/>', '0' * 40])
+def test_garbage_handshake_not_authorized(router, content):
+    r = router()
+    s = connect_raw(r)
+    s.open('a.localhost')
+    s.send('<handshake>%s</handshake>' % content)
+    assert s.expect_stream_error() == 'not-authorized'
+
+
+def test_stanza_pipelined_after_handshake(router):
+    """A client may send stanzas right behind its <handshake> without waiting
+    for the router's <handshake/>: they are routed once it succeeds."""
+    from junction_helpers import handshake_digest
+    r = router()
+    b = connect_component(r, 'b.localhost')
+    s = connect_raw(r)
+    sid = s.open('a.localhost')
+    s.send('<handshake>%s</handshake>' % handshake_digest(sid, r.components['a.localhost'])
+           + message('b.localhost', 'a.localhost', 'pipe1', 'right behind')
+           + message('b.localhost', 'a.localhost', 'pipe2', 'and another'))
+    el = s.next()
+    assert el.tag == '{%s}handshake' % NS_ACCEPT, to_string(el)
+    got = b.collect(2)
+    assert [e.get('id') for e in got] == ['pipe1', 'pipe2']

@@ -144,3 +144,20 @@ def test_routing_invalid_to(router, to):
     el = a.next()
     assert el.get('id') == 'j1' and stanza_error(el) == ('modify', 'jid-malformed'), to_string(el)
     assert b.poll(0.3) is None
+
+
+def test_prefixed_and_escaped_stanzas_route(router):
+    """XML-level equivalents must route like the plain form: a stanza whose
+    element uses a prefix bound to jabber:component:accept is a message, and
+    character references in 'to' are decoded before routing."""
+    r = _start(router)
+    a = connect_component(r, 'a.localhost')
+    b = connect_component(r, 'b.localhost')
+    a.send("<c:message xmlns:c='jabber:component:accept' to='b.localhost' from='a.localhost' "
+           "id='pre1'><c:body>x</c:body></c:message>")
+    el = a.poll(0) or b.next()
+    assert el.get('id') == 'pre1' and el.tag == '{jabber:component:accept}message', to_string(el)
+    a.send("<message to='&#98;.localhost' from='a&#x2e;localhost' id='esc1'><body>x</body></message>")
+    el = b.next()
+    assert el.get('id') == 'esc1', to_string(el)
+    assert a.poll(0.3) is None

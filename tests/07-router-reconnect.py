@@ -9,7 +9,7 @@ import time
 import pytest
 
 from junction_helpers import (
-    connect_component, iq, local, message, ping_pong, slix_component,
+    connect_component, iq, message, ping_pong, slix_component,
     stanza_error, to_string)
 
 

@@ -132,19 +132,23 @@ def test_shared_bind_case_and_resource_insensitive(router):
 
 def test_shared_requires_shared_mode(router):
     """Once held in shared mode, an exclusive bind of the same name is a
-    conflict; an untrusted stream may not bind at all (forbidden, auth)."""
+    conflict; an untrusted stream may not bind at all: it sees no extension
+    (service-unavailable, docs/components.md §3)."""
     r = router()
-    sm1 = _sm(r, 'sm1.localhost')
+    sm1 = _sm(r, 'sm1.localhost')  # holds 'localhost' in shared mode
     t = connect_component(r, 'sm3.localhost', secret=r.secret)
+    assert sm1.poll(0) is None
     reply = bind(t, 'localhost', 'exclusive', id='bx')
     assert reply.get('type') == 'error' and stanza_error(reply) == ('cancel', 'conflict'), to_string(reply)
 
-    # §3: bind on an untrusted stream is forbidden (auth). (§2.7's general
-    # rule gives service-unavailable for other iqs without 'to', see
-    # 10-router-status.py; the bind section is the specific one.)
+    # §3: to an untrusted stream the extension does not exist.
     a = connect_component(r, 'a.localhost')
     reply = junction_iq(a, 'set', 'bu', "<bind xmlns='%s' name='x.localhost'/>" % NS_JUNCTION)
-    assert stanza_error(reply) == ('auth', 'forbidden'), to_string(reply)
+    assert stanza_error(reply) == ('cancel', 'service-unavailable'), to_string(reply)
+    # ... and the name was not bound: a stanza to it is not routed to a.
+    a.send(message('u@x.localhost', 'a.localhost', 'nb1', 'x'))
+    el = a.wait_for(lambda e: e.get('id') == 'nb1')
+    assert stanza_error(el)[1] == 'remote-server-not-found', to_string(el)
 
     reply = bind(t, 'not a domain', 'exclusive', id='bm')
     assert stanza_error(reply) == ('modify', 'jid-malformed'), to_string(reply)
@@ -188,9 +192,13 @@ def test_default_route(router):
     a.send(message('juliet@capulet.example', 'a.localhost', 'r1', 'to the world'))
     el = s2s.next()
     assert el.get('id') == 'r1' and el.get('to') == 'juliet@capulet.example', to_string(el)
-    # (Whether a *served* domain nobody bound, e.g. u@localhost, goes to s2s
-    # or bounces service-unavailable is not pinned down: §2.3 read literally
-    # says s2s, which would loop back; left out until the docs say.)
+    # A served domain nobody bound (u@localhost, or a configured component
+    # that is offline) never goes to s2s: it bounces service-unavailable.
+    for i, to in enumerate(('u@localhost', 'x@d.localhost')):
+        a.send(message(to, 'a.localhost', 'sv%d' % i, 'x'))
+        el = a.wait_for(lambda e, i=i: e.get('id') == 'sv%d' % i)
+        assert stanza_error(el) == ('cancel', 'service-unavailable'), to_string(el)
+    assert s2s.poll(0.3) is None, 'a served domain went to the default route'
     # s2s may send from any domain.
     s2s.send(message('a.localhost', 'romeo@montague.example/x', 'r3', 'reply'))
     el = a.next()

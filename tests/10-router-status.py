@@ -5,8 +5,8 @@ binds and counters."""
 import re
 
 from junction_helpers import (
-    NS_JUNCTION, bind, child, connect_component, connect_raw, iq, junction_iq, local,
-    message, ping_pong, stanza_error, to_string)
+    NS_JUNCTION, bind, child, connect_component, junction_iq, local, message, stanza_error,
+    to_string)
 
 STATUS = "<status xmlns='%s'/>" % NS_JUNCTION
 ISO = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$')

@@ -56,7 +56,8 @@ def _short_dir(workdir):
 
 
 class RouterProcess:
-    def __init__(self, workdir, router_opts, junction_opts, components, extra):
+    def __init__(self, workdir, router_opts, junction_opts, components, extra, asan_extra=''):
+        self.asan_extra = (':' + asan_extra) if asan_extra else ''
         self.workdir = workdir
         self.host = '127.0.0.1'
         self.port = None
@@ -122,7 +123,7 @@ class RouterProcess:
             self.port = free_port()
             self.write_config()
             env = dict(os.environ)
-            env['ASAN_OPTIONS'] = 'detect_leaks=1:abort_on_error=0'
+            env['ASAN_OPTIONS'] = 'detect_leaks=1:abort_on_error=0' + self.asan_extra
             env['UBSAN_OPTIONS'] = 'print_stacktrace=1'
             log = open(self.log_path, 'ab')
             self.proc = subprocess.Popen([ROUTER_BIN, '-c', self.config_path],
@@ -217,13 +218,14 @@ def router(request, tmp_path):
     request.node._junction_routers = started
 
     def start(router_opts=None, junction_opts=None, components=None, extra_components=None,
-              extra=None):
+              extra=None, asan_options=''):
         """Start a router.
 
         router_opts / junction_opts: keys to set in [router] / [junction]
         (value None removes a default key). components: {name: secret}
         replacing the default a..d.localhost; extra_components: added to
-        them. extra: raw text appended to the config."""
+        them. extra: raw text appended to the config. asan_options: appended
+        to ASAN_OPTIONS (e.g. 'quarantine_size_mb=16' for memory checks)."""
         if components is None:
             components = {n: 'pw-%s-%s' % (n.split('.')[0], secrets.token_hex(4))
                           for n in DEFAULT_COMPONENTS}
@@ -232,7 +234,7 @@ def router(request, tmp_path):
         workdir = tmp_path / ('router%d' % len(started))
         workdir.mkdir()
         r = RouterProcess(str(workdir), router_opts or {}, junction_opts or {},
-                          components, extra)
+                          components, extra, asan_options)
         started.append(r)
         return r.start()
 
