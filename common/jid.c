@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,30 +366,59 @@ fail:
 	return r;
 }
 
+/* Character classes for jid_view_parse(), one table lookup per byte: the
+ * same rules as jid_node_ascii_ok(), jid_resource_ascii_ok() and
+ * jid_label_ok(), restricted to characters that normalisation leaves as
+ * they are (no upper case). */
+enum {
+	JID_CLASS_NODE = 1,     /* kept as is by nodeprep */
+	JID_CLASS_RESOURCE = 2, /* kept as is by resourceprep */
+	JID_CLASS_LDH = 4,      /* lower-case letter, digit or '-' */
+};
+
+static unsigned char jid_class[256];
+
+static void jid_class_init(void)
+{
+	for (int c = 0; c < 128; c++) {
+		unsigned char k = 0;
+		if (jid_node_ascii_ok((unsigned char)c) && !(c >= 'A' && c <= 'Z'))
+			k |= JID_CLASS_NODE;
+		if (jid_resource_ascii_ok((unsigned char)c))
+			k |= JID_CLASS_RESOURCE;
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
+			k |= JID_CLASS_LDH;
+		jid_class[c] = k;
+	}
+}
+
 /* Is the ASCII domain s already exactly what jid_prep_domain() returns:
- * lower-case LDH labels of 1..63 bytes, no empty label, no trailing dot? */
+ * lower-case LDH labels of 1..63 bytes, no hyphen at either end of a label,
+ * no empty label, no trailing dot? */
 static bool jid_domain_normalised(const char *s, size_t len)
 {
 	size_t label = 0;
 
-	for (size_t i = 0; i <= len; i++) {
-		if (i == len || s[i] == '.') {
-			if (!jid_label_ok(s + label, i - label))
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (i == label || s[i - 1] == '-' || i - label > JID_LABEL_MAX)
 				return false;
 			label = i + 1;
-			continue;
-		}
-		unsigned char c = (unsigned char)s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+		} else if (!(jid_class[c] & JID_CLASS_LDH) || (c == '-' && i == label)) {
 			return false;
+		}
 	}
-	return true;
+	return len > label && s[len - 1] != '-' && len - label <= JID_LABEL_MAX;
 }
 
 int jid_view_parse(const char *s, size_t len, struct jid_view *v)
 {
 	const char *slash, *at;
 
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, jid_class_init);
 	memset(v, 0, sizeof(*v));
 	if (len == 0)
 		return JID_ERR_EMPTY;
@@ -414,13 +444,11 @@ int jid_view_parse(const char *s, size_t len, struct jid_view *v)
 	    v->resource_len > JID_PART_MAX)
 		return JID_NEEDS_PREP; /* let jid_parse() decide which error */
 	for (size_t i = 0; i < v->node_len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c >= 'A' && c <= 'Z') || !jid_node_ascii_ok(c))
+		if (!(jid_class[(unsigned char)s[i]] & JID_CLASS_NODE))
 			return JID_NEEDS_PREP;
 	}
 	for (size_t i = 0; i < v->resource_len; i++) {
-		unsigned char c = (unsigned char)v->resource[i];
-		if (!jid_resource_ascii_ok(c))
+		if (!(jid_class[(unsigned char)v->resource[i]] & JID_CLASS_RESOURCE))
 			return JID_NEEDS_PREP;
 	}
 	if (!jid_domain_normalised(v->domain, v->domain_len))
