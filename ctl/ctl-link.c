@@ -114,7 +114,7 @@ static int ctl_link_connect(const struct config *config, char *err, size_t errle
 		return -1;
 	}
 	snprintf(port_s, sizeof(port_s), "%u", port);
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	hints.ai_flags = AI_NUMERICSERV;
 	int r = getaddrinfo(host, port_s, &hints, &ai);
 	if (r != 0) {
 		snprintf(err, errlen, "%s: %s", listen, gai_strerror(r));

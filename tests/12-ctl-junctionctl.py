@@ -110,3 +110,33 @@ def test_status_reports_unreachable_router(tmp_path):
     r = ctl(path, 'status')
     assert r.returncode != 0
     assert 'cannot connect to the router at 127.0.0.1:5999' in r.stderr
+
+
+def test_router_listens_on_a_host_name(tmp_path):
+    """listen = localhost:PORT is resolved at start-up, and junctionctl
+    reaches the router through it."""
+    import signal
+    import socket
+    import time
+    from conftest import free_port
+    port = free_port()
+    path = write(tmp_path, GOOD.replace('127.0.0.1:5999', 'localhost:%d' % port))
+    log = open(str(tmp_path / 'router.log'), 'wb')
+    proc = subprocess.Popen([os.path.join(BUILD_DIR, 'junction-router'), '-c', path],
+                            stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, 'router did not listen on localhost'
+                time.sleep(0.05)
+        r = ctl(path, 'status')
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith('router up')
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        log.close()
