@@ -24,12 +24,7 @@
 #define CONN_SHRINK_ABOVE (256 * 1024)
 
 struct conn_listener {
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
+	union conn_handle h;
 	bool is_unix;
 	conn_accept_cb *cb;
 	void *ctx;

@@ -48,17 +48,20 @@ struct conn_callbacks {
 	void (*closed)(struct conn *conn);
 };
 
+/* A TCP or UNIX stream handle, seen as whichever libuv type a call needs. */
+union conn_handle {
+	uv_handle_t handle;
+	uv_stream_t stream;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+};
+
 struct conn {
 	unsigned long id; /* unique per process, for logs */
 	char peer[96];    /* "127.0.0.1:40000" or "unix" */
 	void *owner;
 	/* private below */
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
+	union conn_handle h;
 	const struct conn_callbacks *callbacks;
 	struct buf out;      /* queued, not yet handed to uv_write */
 	struct buf inflight; /* handed to uv_write, not yet confirmed */

@@ -474,7 +474,7 @@ void jid_clear(struct jid *jid)
 	memset(jid, 0, sizeof(*jid));
 }
 
-char *jid_bare_string(const struct jid *jid)
+static char *jid_to_string(const struct jid *jid, bool full)
 {
 	struct buf b = {0};
 
@@ -484,24 +484,21 @@ char *jid_bare_string(const struct jid *jid)
 		buf_append_char(&b, '@');
 	}
 	buf_append_str(&b, jid->domain);
-	return buf_steal(&b);
-}
-
-char *jid_full_string(const struct jid *jid)
-{
-	struct buf b = {0};
-
-	assert(jid->domain != NULL);
-	if (jid->node != NULL) {
-		buf_append_str(&b, jid->node);
-		buf_append_char(&b, '@');
-	}
-	buf_append_str(&b, jid->domain);
-	if (jid->resource != NULL) {
+	if (full && jid->resource != NULL) {
 		buf_append_char(&b, '/');
 		buf_append_str(&b, jid->resource);
 	}
 	return buf_steal(&b);
+}
+
+char *jid_bare_string(const struct jid *jid)
+{
+	return jid_to_string(jid, false);
+}
+
+char *jid_full_string(const struct jid *jid)
+{
+	return jid_to_string(jid, true);
 }
 
 static bool jid_str_equal(const char *a, const char *b)
