@@ -413,3 +413,74 @@ void conn_listener_close(struct conn_listener **listener)
 	*listener = NULL;
 	uv_close(&l->h.handle, conn_listener_closed);
 }
+
+/* ---- connecting ------------------------------------------------------------ */
+
+struct conn_connecting {
+	uv_connect_t req;
+	struct conn *conn;
+	conn_connect_cb *cb;
+	void *ctx;
+};
+
+static void conn_failed_closed(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+static void conn_on_connect(uv_connect_t *req, int status)
+{
+	struct conn_connecting *cc = req->data;
+	struct conn *conn = cc->conn;
+	conn_connect_cb *cb = cc->cb;
+	void *ctx = cc->ctx;
+
+	free(cc);
+	if (status < 0) {
+		conn->h.handle.data = conn;
+		uv_close(&conn->h.handle, conn_failed_closed);
+		cb(NULL, status, ctx);
+		return;
+	}
+	cb(conn, 0, ctx);
+}
+
+int conn_connect(uv_loop_t *loop, const struct sockaddr *addr, const char *path,
+		 conn_connect_cb *cb, void *ctx)
+{
+	struct conn *conn = xcalloc(1, sizeof(*conn));
+	struct conn_connecting *cc = xcalloc(1, sizeof(*cc));
+	int r;
+
+	conn->id = conn_next_id++;
+	cc->conn = conn;
+	cc->cb = cb;
+	cc->ctx = ctx;
+	cc->req.data = cc;
+	if (addr == NULL) {
+		uv_pipe_init(loop, &conn->h.pipe, 0);
+		snprintf(conn->peer, sizeof(conn->peer), "unix");
+		uv_pipe_connect(&cc->req, &conn->h.pipe, path, conn_on_connect);
+		r = 0;
+	} else {
+		char host[64] = "?";
+		uv_tcp_init(loop, &conn->h.tcp);
+		uv_tcp_nodelay(&conn->h.tcp, 1);
+		if (addr->sa_family == AF_INET6) {
+			uv_ip6_name((const struct sockaddr_in6 *)addr, host, sizeof(host));
+			snprintf(conn->peer, sizeof(conn->peer), "[%s]:%u", host,
+				 ntohs(((const struct sockaddr_in6 *)addr)->sin6_port));
+		} else {
+			uv_ip4_name((const struct sockaddr_in *)addr, host, sizeof(host));
+			snprintf(conn->peer, sizeof(conn->peer), "%s:%u", host,
+				 ntohs(((const struct sockaddr_in *)addr)->sin_port));
+		}
+		r = uv_tcp_connect(&cc->req, &conn->h.tcp, addr, conn_on_connect);
+	}
+	conn->h.handle.data = conn;
+	if (r < 0) {
+		free(cc);
+		uv_close(&conn->h.handle, conn_failed_closed);
+	}
+	return r;
+}

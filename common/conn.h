@@ -73,6 +73,9 @@ struct conn {
 };
 
 typedef void conn_accept_cb(struct conn *conn, void *ctx);
+/* status 0: connected, start the conn with conn_start(); otherwise a
+ * libuv error and conn is NULL (already released). */
+typedef void conn_connect_cb(struct conn *conn, int status, void *ctx);
 
 /* Start the per-loop flush machinery; call once before any conn exists. */
 void conn_loop_init(uv_loop_t *loop);
@@ -84,6 +87,12 @@ void conn_loop_deinit(void);
 int conn_listen(uv_loop_t *loop, const char *address, bool is_unix, conn_accept_cb *cb, void *ctx,
 		struct conn_listener **listener_r, char *err, size_t errlen);
 void conn_listener_close(struct conn_listener **listener);
+
+/* Connect to addr (TCP), or to the UNIX socket path when addr is NULL.
+ * Returns 0 and calls cb once, later; on a negative return cb is never
+ * called. */
+int conn_connect(uv_loop_t *loop, const struct sockaddr *addr, const char *path,
+		 conn_connect_cb *cb, void *ctx);
 
 /* Attach the owner's callbacks and start reading. */
 void conn_start(struct conn *conn, const struct conn_callbacks *callbacks, void *owner);

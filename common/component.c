@@ -1,0 +1,444 @@
+/* component.c: a component's stream to the router, kept alive across
+ * router restarts (see component.h).
+ *
+ * States run DOWN -> RESOLVING -> CONNECTING -> HEADER -> HANDSHAKE ->
+ * BINDING -> READY, and back to DOWN (with a backoff timer) whenever the
+ * connection ends. Stanzas sent while not READY wait in `pending`, already
+ * serialized, and are written in order right after the binds succeed.
+ */
+#include "component.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "conn.h"
+#include "digest.h"
+#include "log.h"
+#include "stanza.h"
+#include "stream.h"
+#include "xml-parser.h"
+
+#define COMPONENT_NS_EXT "urn:junction:component:1"
+
+enum component_state {
+	COMPONENT_DOWN,
+	COMPONENT_RESOLVING,
+	COMPONENT_CONNECTING,
+	COMPONENT_HEADER,
+	COMPONENT_HANDSHAKE,
+	COMPONENT_BINDING,
+	COMPONENT_READY,
+};
+
+struct component {
+	uv_loop_t *loop;
+	struct component_options opt; /* strings owned below */
+	char *address, *name, *secret;
+	char **binds;
+	const struct component_callbacks *cbs;
+	void *ctx;
+
+	enum component_state state;
+	struct conn *conn;
+	struct xml_parser *parser;
+	char *stream_id;
+	unsigned binds_left;
+	struct buf pending;
+	uv_timer_t timer;
+	uv_getaddrinfo_t resolve;
+	unsigned attempts;
+	unsigned open_handles; /* freed when this drops to 0 after stop */
+	bool stopping;
+};
+
+static void component_schedule(struct component *c, const char *why);
+static void component_connect(struct component *c);
+
+static void component_maybe_free(struct component *c)
+{
+	if (!c->stopping || c->open_handles > 0)
+		return;
+	for (size_t i = 0; i < c->opt.n_binds; i++)
+		free(c->binds[i]);
+	free(c->binds);
+	free(c->address);
+	free(c->name);
+	free(c->secret);
+	free(c->stream_id);
+	xml_parser_free(&c->parser);
+	buf_free(&c->pending);
+	free(c);
+}
+
+static void component_handle_closed(uv_handle_t *handle)
+{
+	struct component *c = handle->data;
+	c->open_handles--;
+	component_maybe_free(c);
+}
+
+/* ---- the stream ------------------------------------------------------------ */
+
+static void component_drop(struct component *c, const char *why)
+{
+	if (c->conn != NULL) {
+		JLOG_INFO(c->conn->id, "%s: stream to the router ends: %s", c->name, why);
+		conn_close(c->conn, false, 0);
+		c->conn = NULL;
+	}
+	if (c->state != COMPONENT_DOWN && c->cbs->down != NULL && !c->stopping)
+		c->cbs->down(c, why, c->ctx);
+	c->state = COMPONENT_DOWN;
+}
+
+static void component_send_bind(struct component *c, const char *name, const char *id)
+{
+	struct buf b = {0};
+
+	buf_printf(&b, "<iq type='set' id='%s'><bind xmlns='" COMPONENT_NS_EXT "'", id);
+	if (name != NULL) {
+		buf_append_str(&b, " name='");
+		buf_append_xml_escaped(&b, name, strlen(name), true);
+		buf_printf(&b, "' mode='%s'/></iq>", c->opt.shared ? "shared" : "exclusive");
+	} else {
+		buf_append_str(&b, " default='true'/></iq>");
+	}
+	conn_send(c->conn, b.data, b.len);
+	buf_free(&b);
+	c->binds_left++;
+}
+
+static void component_become_ready(struct component *c)
+{
+	c->state = COMPONENT_READY;
+	c->attempts = 0;
+	if (c->pending.len > 0) {
+		conn_send(c->conn, c->pending.data, c->pending.len);
+		buf_reset(&c->pending);
+	}
+	JLOG_INFO(c->conn->id, "%s: connected to the router", c->name);
+	c->cbs->ready(c, c->ctx);
+}
+
+static void component_on_handshake(struct component *c, const struct stanza *st)
+{
+	char id[32];
+
+	if (strcmp(st->name, "handshake") != 0) {
+		struct stanza *cond = stanza_child_element(st, 0);
+		char why[128];
+		snprintf(why, sizeof(why), "handshake refused: %s", cond ? cond->name : st->name);
+		component_drop(c, why);
+		component_schedule(c, NULL);
+		return;
+	}
+	c->state = COMPONENT_BINDING;
+	c->binds_left = 0;
+	for (size_t i = 0; i < c->opt.n_binds; i++) {
+		snprintf(id, sizeof(id), "jb%zu", i);
+		component_send_bind(c, c->binds[i], id);
+	}
+	if (c->opt.default_route)
+		component_send_bind(c, NULL, "jbdefault");
+	if (c->binds_left == 0)
+		component_become_ready(c);
+}
+
+static void component_on_bind_reply(struct component *c, struct stanza *st)
+{
+	const char *id = stanza_get_attr(st, "id");
+	const char *type = stanza_get_attr(st, "type");
+
+	if (strcmp(st->name, "iq") != 0 || id == NULL || strncmp(id, "jb", 2) != 0) {
+		c->cbs->stanza(c, st, c->ctx); /* early traffic for a bound name */
+		return;
+	}
+	if (type == NULL || strcmp(type, "result") != 0) {
+		struct stanza *e = stanza_find_child(st, "error", NULL);
+		struct stanza *cond = e != NULL ? stanza_child_element(e, 0) : NULL;
+		char why[128];
+		snprintf(why, sizeof(why), "bind %s refused: %s", id, cond ? cond->name : "?");
+		component_drop(c, why);
+		component_schedule(c, NULL);
+		return;
+	}
+	if (--c->binds_left == 0)
+		component_become_ready(c);
+}
+
+static int component_on_open(void *ctx, const struct xml_parser_stream_open *open)
+{
+	struct component *c = ctx;
+	char digest[DIGEST_SHA1_HEX_LEN + 1];
+	struct buf b = {0};
+
+	free(c->stream_id);
+	c->stream_id = xstrdup(open->id != NULL ? open->id : "");
+	digest_sha1_hex2(c->stream_id, c->secret, digest);
+	buf_printf(&b, "<handshake>%s</handshake>", digest);
+	conn_send(c->conn, b.data, b.len);
+	buf_free(&b);
+	c->state = COMPONENT_HANDSHAKE;
+	return 0;
+}
+
+static int component_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
+{
+	struct component *c = ctx;
+
+	if (strcmp(ev->tree->ns, XML_NS_STREAM) == 0 && strcmp(ev->tree->name, "error") == 0 &&
+	    c->state != COMPONENT_HANDSHAKE) {
+		struct stanza *cond = stanza_child_element(ev->tree, 0);
+		char why[128];
+		snprintf(why, sizeof(why), "stream error %s", cond ? cond->name : "?");
+		component_drop(c, why);
+		component_schedule(c, NULL);
+		return 1;
+	}
+	switch (c->state) {
+	case COMPONENT_HANDSHAKE:
+		component_on_handshake(c, ev->tree);
+		break;
+	case COMPONENT_BINDING:
+		component_on_bind_reply(c, ev->tree);
+		break;
+	case COMPONENT_READY:
+		c->cbs->stanza(c, ev->tree, c->ctx);
+		break;
+	default:
+		break;
+	}
+	return c->conn == NULL;
+}
+
+static int component_on_close(void *ctx)
+{
+	struct component *c = ctx;
+	component_drop(c, "router closed the stream");
+	component_schedule(c, NULL);
+	return 1;
+}
+
+static const struct xml_parser_callbacks component_parser_callbacks = {
+	.stream_open = component_on_open,
+	.stanza = component_on_stanza,
+	.stream_close = component_on_close,
+};
+
+static void component_read(struct conn *conn, const char *data, size_t len)
+{
+	struct component *c = conn->owner;
+
+	int r = xml_parser_feed(c->parser, data, len);
+	if (r < 0 && r != XML_PARSER_STOPPED) {
+		component_drop(c, xml_parser_error_text(c->parser));
+		component_schedule(c, NULL);
+	}
+}
+
+static void component_eof(struct conn *conn, int status)
+{
+	struct component *c = conn->owner;
+	component_drop(c, uv_strerror(status));
+	component_schedule(c, NULL);
+}
+
+static void component_conn_closed(struct conn *conn)
+{
+	struct component *c = conn->owner;
+	c->open_handles--;
+	component_maybe_free(c);
+}
+
+static const struct conn_callbacks component_conn_callbacks = {
+	.read = component_read,
+	.eof = component_eof,
+	.closed = component_conn_closed,
+};
+
+/* ---- connecting ------------------------------------------------------------ */
+
+static void component_on_connect(struct conn *conn, int status, void *ctx)
+{
+	struct component *c = ctx;
+	struct buf b = {0};
+
+	c->open_handles--;
+	if (c->stopping) {
+		if (conn != NULL) {
+			c->open_handles++;
+			conn_start(conn, &component_conn_callbacks, c);
+			conn_close(conn, false, 0);
+		}
+		component_maybe_free(c);
+		return;
+	}
+	if (status < 0) {
+		component_schedule(c, uv_strerror(status));
+		return;
+	}
+	c->open_handles++;
+	c->conn = conn;
+	c->state = COMPONENT_HEADER;
+	xml_parser_reset(c->parser);
+	conn_start(conn, &component_conn_callbacks, c);
+	stream_header(&b, STREAM_NS_COMPONENT, NULL, c->name, NULL);
+	conn_send(conn, b.data, b.len);
+	buf_free(&b);
+}
+
+static void component_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+	struct component *c = req->data;
+
+	c->open_handles--;
+	if (c->stopping || status < 0) {
+		if (ai != NULL)
+			uv_freeaddrinfo(ai);
+		if (c->stopping)
+			component_maybe_free(c);
+		else
+			component_schedule(c, uv_strerror(status));
+		return;
+	}
+	c->state = COMPONENT_CONNECTING;
+	int r = conn_connect(c->loop, ai->ai_addr, NULL, component_on_connect, c);
+	uv_freeaddrinfo(ai);
+	if (r < 0)
+		component_schedule(c, uv_strerror(r));
+	else
+		c->open_handles++;
+}
+
+static void component_connect(struct component *c)
+{
+	char host[256], port[8];
+	unsigned port_n;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+
+	if (c->opt.is_unix) {
+		c->state = COMPONENT_CONNECTING;
+		if (conn_connect(c->loop, NULL, c->address, component_on_connect, c) == 0)
+			c->open_handles++;
+		else
+			component_schedule(c, "cannot connect");
+		return;
+	}
+	if (config_parse_hostport(c->address, host, sizeof(host), &port_n) < 0) {
+		component_schedule(c, "bad address");
+		return;
+	}
+	snprintf(port, sizeof(port), "%u", port_n);
+	c->state = COMPONENT_RESOLVING;
+	c->resolve.data = c;
+	int r = uv_getaddrinfo(c->loop, &c->resolve, component_on_resolved, host, port, &hints);
+	if (r < 0)
+		component_schedule(c, uv_strerror(r));
+	else
+		c->open_handles++;
+}
+
+static void component_on_timer(uv_timer_t *timer)
+{
+	component_connect(timer->data);
+}
+
+/* Try again after a backoff: min * 2^attempts, capped, with +-25% jitter
+ * so that many components do not reconnect in lockstep. */
+static void component_schedule(struct component *c, const char *why)
+{
+	uint64_t delay = c->opt.backoff_min_ms;
+
+	if (c->stopping)
+		return;
+	c->state = COMPONENT_DOWN;
+	for (unsigned i = 0; i < c->attempts && delay < c->opt.backoff_max_ms; i++)
+		delay *= 2;
+	if (delay > c->opt.backoff_max_ms)
+		delay = c->opt.backoff_max_ms;
+	delay = delay * 3 / 4 + (uint64_t)rand() % (delay / 2 + 1);
+	c->attempts++;
+	if (why != NULL)
+		JLOG_INFO(0, "%s: cannot reach the router at %s: %s; retrying in %llums", c->name,
+			  c->address, why, (unsigned long long)delay);
+	uv_timer_start(&c->timer, component_on_timer, delay, 0);
+}
+
+/* ---- public --------------------------------------------------------------- */
+
+int component_start(uv_loop_t *loop, const struct component_options *options,
+		    const struct component_callbacks *callbacks, void *ctx,
+		    struct component **component_r)
+{
+	struct component *c = xcalloc(1, sizeof(*c));
+
+	c->loop = loop;
+	c->opt = *options;
+	c->address = xstrdup(options->address);
+	c->name = xstrdup(options->name);
+	c->secret = xstrdup(options->secret);
+	c->binds = xcalloc(options->n_binds + 1, sizeof(*c->binds));
+	for (size_t i = 0; i < options->n_binds; i++)
+		c->binds[i] = xstrdup(options->binds[i]);
+	if (c->opt.queue_limit == 0)
+		c->opt.queue_limit = 1024 * 1024;
+	if (c->opt.backoff_min_ms == 0)
+		c->opt.backoff_min_ms = 100;
+	if (c->opt.backoff_max_ms == 0)
+		c->opt.backoff_max_ms = 10000;
+	c->cbs = callbacks;
+	c->ctx = ctx;
+	c->parser = xml_parser_new(NULL, XML_PARSER_MODE_TREE, &component_parser_callbacks, c);
+	uv_timer_init(loop, &c->timer);
+	c->timer.data = c;
+	c->open_handles = 1;
+	component_connect(c);
+	*component_r = c;
+	return 0;
+}
+
+int component_send(struct component *c, const struct stanza *st)
+{
+	struct buf b = {0};
+
+	if (c->state == COMPONENT_READY) {
+		if (conn_queued(c->conn) > c->opt.queue_limit)
+			return -1;
+		stanza_serialize(st, STREAM_NS_COMPONENT, &b);
+		conn_send(c->conn, b.data, b.len);
+		buf_free(&b);
+		return 0;
+	}
+	if (c->pending.len > c->opt.queue_limit)
+		return -1;
+	stanza_serialize(st, STREAM_NS_COMPONENT, &c->pending);
+	return 0;
+}
+
+bool component_is_ready(const struct component *c)
+{
+	return c->state == COMPONENT_READY;
+}
+
+void component_stop(struct component **component)
+{
+	struct component *c = *component;
+
+	if (c == NULL)
+		return;
+	*component = NULL;
+	c->stopping = true;
+	if (c->conn != NULL) {
+		static const char bye[] = "</stream:stream>";
+		conn_send(c->conn, bye, sizeof(bye) - 1);
+		conn_close(c->conn, true, 1000);
+		c->conn = NULL;
+	}
+	if (c->state == COMPONENT_RESOLVING)
+		uv_cancel((uv_req_t *)&c->resolve);
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, component_handle_closed);
+}

@@ -1,0 +1,65 @@
+/* component.h: the client side of the component protocol, for Junction's
+ * own processes (c2s, sm, s2s, pubsub) and anything else written on common/.
+ *
+ * A struct component keeps one stream to the router alive: it connects
+ * (resolving the address without blocking the loop), does the XEP-0114
+ * handshake, binds its extra names with the urn:junction:component:1
+ * extension, and from then on delivers each stanza to the owner's callback
+ * and sends what the owner gives it. When the stream drops it reconnects
+ * with exponential backoff (min..max, with jitter) and binds again; while it
+ * is down, stanzas the owner sends wait in a bounded queue (queue_limit
+ * bytes) and go out in order once it is back. Stanzas already handed to a
+ * connection that then drops are not sent again (the router may have them);
+ * making that exact belongs to the restart work. Everything runs on one loop.
+ *
+ *   struct component_options o = {.address = "127.0.0.1:5347", .name = "sm.localhost",
+ *                                 .secret = s, .binds = names, .n_binds = 1};
+ *   component_start(loop, &o, &callbacks, ctx, &c);
+ *   component_send(c, stanza);       // -1: over queue_limit, caller bounces
+ *   component_stop(&c);              // closes; memory freed once the handle is
+ */
+#ifndef JUNCTION_COMPONENT_H
+#define JUNCTION_COMPONENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct component;
+struct stanza;
+
+struct component_callbacks {
+	/* Authenticated and every name bound (after each (re)connection). */
+	void (*ready)(struct component *component, void *ctx);
+	/* A stanza from the router; borrowed (stanza_ref() to keep it). */
+	void (*stanza)(struct component *component, struct stanza *stanza, void *ctx);
+	/* The stream is gone; reconnection is already scheduled. May be NULL. */
+	void (*down)(struct component *component, const char *why, void *ctx);
+};
+
+struct component_options {
+	const char *address; /* "HOST:PORT", or a UNIX socket path with is_unix */
+	bool is_unix;
+	const char *name;    /* the handshake name */
+	const char *secret;
+	const char *const *binds; /* further names to bind */
+	size_t n_binds;
+	bool shared;         /* bind them in shared mode */
+	bool default_route;  /* also take the default route */
+	size_t queue_limit;  /* bytes queued while disconnected; 0: 1 MiB */
+	unsigned backoff_min_ms, backoff_max_ms; /* 0: 100 ms and 10 s */
+};
+
+/* Copies what it needs from options. Returns 0; the first connection
+ * attempt starts at once. */
+int component_start(uv_loop_t *loop, const struct component_options *options,
+		    const struct component_callbacks *callbacks, void *ctx,
+		    struct component **component_r);
+/* Queue a stanza for the router (serialized now). Returns 0, or -1 when the
+ * router is unreachable and the queue is over queue_limit. */
+int component_send(struct component *component, const struct stanza *stanza);
+bool component_is_ready(const struct component *component);
+/* Stop and free (the memory goes once libuv has closed the handles). */
+void component_stop(struct component **component);
+
+#endif
