@@ -1,0 +1,1 @@
+/* common/db.c: placeholder until its module lands. */

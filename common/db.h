@@ -1,0 +1,1 @@
+/* common/db.h: placeholder until its module lands. */

@@ -1,0 +1,1 @@
+/* common/scram.c: placeholder until its module lands. */

@@ -1,0 +1,1 @@
+/* common/store-sqlite.c: placeholder until its module lands. */

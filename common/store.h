@@ -1,0 +1,1 @@
+/* common/store.h: placeholder until its module lands. */

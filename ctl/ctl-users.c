@@ -1,0 +1,1 @@
+/* ctl/ctl-users.c: placeholder until its module lands. */
