@@ -94,19 +94,17 @@ static void router_admin_bind(struct router_stream *stream, const struct stanza 
 		return;
 	}
 	if (unbind) {
-		r = route_unbind(router->routes, domain, stream);
-		if (r == ROUTE_OK && strcmp(domain, stream->name) == 0) {
-			/* The handshake name is the stream's identity; keep it. */
-			route_bind(router->routes, domain, ROUTE_EXCLUSIVE, stream, stream->name);
-			r = ROUTE_ERR_CONFLICT;
-		}
-		if (r != ROUTE_OK)
+		if (strcmp(domain, stream->name) == 0)
+			/* The handshake name is the stream's identity; it stays. */
+			router_admin_error(stream, iq, "cancel", "not-allowed",
+					   "the handshake name is released only by closing");
+		else if (router_watch_unbind(stream, domain) != ROUTE_OK)
 			router_admin_error(stream, iq, "cancel", "item-not-found",
 					   "name is not bound by this stream");
 		else
 			router_admin_result(stream, iq, NULL);
 	} else {
-		r = route_bind(router->routes, domain, mode, stream, stream->name);
+		r = router_watch_bind(stream, domain, mode);
 		if (r != ROUTE_OK) {
 			router_admin_error(stream, iq, "cancel", "conflict",
 					   "name is bound by another component");
@@ -201,6 +199,9 @@ void router_admin_handle(struct router_stream *stream, const struct xml_parser_s
 		router_admin_bind(stream, iq, child, true);
 	} else if (is_get && strcmp(child->name, "status") == 0) {
 		router_admin_status(stream, iq);
+	} else if (!is_get && strcmp(child->name, "watch") == 0) {
+		router_admin_result(stream, iq, NULL);
+		router_watch_start(stream);
 	} else {
 		router_admin_error(stream, iq, "cancel", "feature-not-implemented", NULL);
 	}

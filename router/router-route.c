@@ -274,6 +274,12 @@ bool route_is_bound(const struct route_table *t, const char *name)
 	return route_find(t, name, strlen(name)) != NULL;
 }
 
+enum route_mode route_mode_of(const struct route_table *t, const char *name)
+{
+	struct route_entry *e = route_find(t, name, strlen(name));
+	return e != NULL ? e->mode : ROUTE_EXCLUSIVE;
+}
+
 void route_foreach(const struct route_table *t,
 		   void (*cb)(const char *name, enum route_mode mode, void *target, void *ctx),
 		   void *ctx)

@@ -60,6 +60,8 @@ void *route_lookup(const struct route_table *table, const char *domain, size_t d
 bool route_holds(const struct route_table *table, const char *name, size_t name_len,
 		 const void *target);
 bool route_is_bound(const struct route_table *table, const char *name);
+/* The mode name is bound in (ROUTE_EXCLUSIVE when unbound). */
+enum route_mode route_mode_of(const struct route_table *table, const char *name);
 
 /* Call cb for every (name, mode, target) binding. */
 void route_foreach(const struct route_table *table,

@@ -97,7 +97,7 @@ void router_stream_close(struct router_stream *stream, const char *condition, co
 	stream->state = ROUTER_STREAM_CLOSING;
 	/* Release names first, so nothing new is routed here and bounces
 	 * below cannot come back to this stream. */
-	route_unbind_all(stream->router->routes, stream);
+	router_watch_release_all(stream);
 	conn_send(stream->conn, b.data, b.len);
 	buf_free(&b);
 	conn_close(stream->conn, true, ROUTER_LINGER_MS);
@@ -215,8 +215,7 @@ static void router_stream_handshake(struct router_stream *stream,
 		router_stream_close(stream, "not-authorized", "handshake failed");
 		return;
 	}
-	if (route_bind(router->routes, stream->name, ROUTE_EXCLUSIVE, stream, stream->name) !=
-	    ROUTE_OK) {
+	if (router_watch_bind(stream, stream->name, ROUTE_EXCLUSIVE) != ROUTE_OK) {
 		router_stream_close(stream, "conflict", "name already bound");
 		return;
 	}
@@ -405,7 +404,7 @@ static void router_stream_eof(struct conn *conn, int status)
 	JLOG_INFO(stream->id, "%s disconnected: %s", stream->name ? stream->name : conn->peer,
 		  uv_strerror(status));
 	stream->state = ROUTER_STREAM_CLOSING;
-	route_unbind_all(stream->router->routes, stream);
+	router_watch_release_all(stream);
 	conn_close(conn, false, 0);
 }
 
@@ -438,7 +437,7 @@ static void router_stream_closed(struct conn *conn)
 	struct router_stream *stream = conn->owner;
 	struct router *router = stream->router;
 
-	route_unbind_all(router->routes, stream);
+	router_watch_release_all(stream);
 	if (stream->prev != NULL)
 		stream->prev->next = stream->next;
 	else
@@ -492,7 +491,7 @@ static void router_stream_stall(struct router_stream *stream)
 	stream->state = ROUTER_STREAM_CLOSING;
 	stream->bounce_type = "wait";
 	stream->bounce_condition = "resource-constraint";
-	route_unbind_all(stream->router->routes, stream);
+	router_watch_release_all(stream);
 	conn_close(stream->conn, false, 0);
 }
 

@@ -10,8 +10,9 @@
  * callback stay valid for the rest of that callback.
  *
  * Files: main.c (start-up, signals), router-stream.c (per-stream protocol and
- * the hot path), router-route.c (name table), router-bounce.c (error
- * stanzas), router-admin.c (the urn:junction:component:1 iq extension).
+ * the hot path), router-route.c (name table), router-watch.c (changes to it,
+ * and who hears of them), router-bounce.c (error stanzas), router-admin.c
+ * (the urn:junction:component:1 iq extension).
  */
 #ifndef JUNCTION_ROUTER_H
 #define JUNCTION_ROUTER_H
@@ -58,6 +59,7 @@ struct router_stream {
 	bool trusted;       /* authenticated with [router] secret */
 	bool extra_prefixes; /* raw stanza bytes need their stream's prefixes */
 	bool read_paused;
+	bool watching;       /* gets presence for names bound and released */
 	uint64_t opened_ms;  /* loop time at accept */
 	time_t since;        /* wall clock at handshake */
 	uint64_t over_limit_since_ms; /* 0 when the queue is under the limit */
@@ -119,6 +121,14 @@ void router_bounce_unsent(struct router *router, const char *bytes, size_t len, 
 			  const char *type, const char *condition);
 /* Route an error stanza (never bounced itself). */
 void router_route_error(struct router *router, const struct stanza *error);
+
+/* router-watch.c: every change of the route table goes through these, so
+ * watching streams hear of it. */
+int router_watch_bind(struct router_stream *stream, const char *name, enum route_mode mode);
+int router_watch_unbind(struct router_stream *stream, const char *name);
+/* Release every name the stream holds (and its default route). */
+void router_watch_release_all(struct router_stream *stream);
+void router_watch_start(struct router_stream *stream);
 
 /* router-admin.c */
 /* An iq with no 'to' from an authenticated stream. */
