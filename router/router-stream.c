@@ -215,11 +215,11 @@ static void router_stream_handshake(struct router_stream *stream,
 		router_stream_close(stream, "not-authorized", "handshake failed");
 		return;
 	}
+	stream->trusted = trusted;
 	if (router_watch_bind(stream, stream->name, ROUTE_EXCLUSIVE) != ROUTE_OK) {
 		router_stream_close(stream, "conflict", "name already bound");
 		return;
 	}
-	stream->trusted = trusted;
 	stream->state = ROUTER_STREAM_READY;
 	stream->since = time(NULL);
 	router_stream_send_str(stream, "<handshake/>");

@@ -29,7 +29,7 @@ static void router_watch_send(struct router_stream *watcher, const char *name,
 		   bound ? "" : " type='unavailable'", bound ? "bound" : "unbound",
 		   mode == ROUTE_SHARED ? "shared" : "exclusive");
 	buf_append_xml_escaped(&b, holder->name, strlen(holder->name), true);
-	buf_append_str(&b, "'/></presence>");
+	buf_printf(&b, "' trusted='%s'/></presence>", holder->trusted ? "true" : "false");
 	/* Past the queue limit too: there are at most as many as names. */
 	router_stream_deliver(watcher, b.data, b.len, true);
 	buf_free(&b);

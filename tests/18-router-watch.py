@@ -15,6 +15,8 @@ def events(stream, n):
         child = list(e)[0]
         out.append((e.get('from'), e.get('type') or 'available', local(child),
                     child.get('instance'), child.get('mode')))
+        trusted = child.get('instance') != 'a.localhost'
+        assert child.get('trusted') == ('true' if trusted else 'false'), to_string(e)
     return out
 
 
