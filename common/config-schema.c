@@ -42,6 +42,26 @@ const struct config_key config_schema[] = {
 	{"router", "log_level", CONFIG_LOGLEVEL, NULL, false, "router",
 	 "overrides [junction] log_level for the router"},
 
+	/* [c2s]: the client service (RFC 6120 client-to-server streams). */
+	{"c2s", "listen", CONFIG_HOSTPORT, "0.0.0.0:5222", false, "c2s",
+	 "TCP address for client streams (STARTTLS)"},
+	{"c2s", "listen_tls", CONFIG_HOSTPORT, "0.0.0.0:5223", false, "c2s",
+	 "TCP address for client streams over direct TLS (XEP-0368)"},
+	{"c2s", "tls_cert", CONFIG_PATH, NULL, false, "c2s",
+	 "PEM certificate chain c2s presents; c2s does not start without it"},
+	{"c2s", "tls_key", CONFIG_PATH, NULL, false, "c2s",
+	 "PEM private key for tls_cert; c2s does not start without it"},
+	{"c2s", "name", CONFIG_STRING, NULL, false, "c2s",
+	 "component name c2s binds at the router; default c2s.FIRST-DOMAIN"},
+	{"c2s", "require_tls", CONFIG_BOOL, "yes", false, "c2s",
+	 "refuse SASL authentication before TLS is established"},
+	{"c2s", "auth_timeout", CONFIG_DURATION, "60s", false, "c2s",
+	 "time a client has from connecting to completing authentication"},
+	{"c2s", "max_stanza_bytes", CONFIG_SIZE, "256K", false, "c2s",
+	 "largest stanza, in bytes of XML, c2s accepts from a client"},
+	{"c2s", "log_level", CONFIG_LOGLEVEL, NULL, false, "c2s",
+	 "overrides [junction] log_level for c2s"},
+
 	/* [component NAME]: one section per third-party component. */
 	{"component", "secret", CONFIG_STRING, NULL, true, "router",
 	 "shared secret the component NAME authenticates to the router with"},

@@ -43,7 +43,8 @@ size_t scram_hash_len(enum scram_hash hash);
 const char *scram_hash_name(enum scram_hash hash);
 
 /* Derive credentials from a password (SASLprep'd first) and a given salt.
- * Returns 0, or -1 when SASLprep rejects the password or salt_len > 64. */
+ * Returns 0, or -1 when SASLprep rejects the password, salt_len > 64 or
+ * iterations is 0 or above INT_MAX (PBKDF2's limit in OpenSSL). */
 int scram_credentials_derive(enum scram_hash hash, const char *password, const unsigned char *salt,
 			     size_t salt_len, unsigned iterations, struct scram_credentials *cred_r);
 /* The same with a fresh random salt of SCRAM_SALT_LEN bytes. */
@@ -64,9 +65,17 @@ bool scram_verify_proof(const struct scram_credentials *cred, const char *auth_m
 			size_t auth_message_len, const unsigned char *client_proof, size_t proof_len,
 			unsigned char *server_signature_r);
 
+/* SASLprep (RFC 4013, libidn's profile, unassigned code points allowed as
+ * for queries) of a NUL-terminated UTF-8 string. Returns 0 and a new string
+ * (free() it) in *out_r, or -1 when the input is not valid UTF-8 or holds a
+ * prohibited character (control characters, bidi violations, ...). */
+int scram_saslprep(const char *in, char **out_r);
+
 /* Base64 (standard alphabet, padded), as SCRAM and SASL on XMPP use it.
  * encode returns a new string; decode returns the length or -1 on bad input
- * (out must hold at least 3 * (len / 4) bytes). */
+ * (out must hold at least 3 * (len / 4) bytes). Decoding is strict: no
+ * whitespace, length a multiple of 4, '=' only as final padding, unused
+ * bits zero, so every value has exactly one accepted encoding. */
 char *scram_base64_encode(const unsigned char *data, size_t len);
 long scram_base64_decode(const char *text, size_t len, unsigned char *out);
 

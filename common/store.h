@@ -1,1 +1,271 @@
-/* common/store.h: placeholder until its module lands. */
+/* store.h: sm's persistent data (accounts, rosters, offline messages)
+ * behind one interface, so protocol code never knows which database holds it.
+ *
+ * A struct store is a handle on a backend (SQLite today, store-sqlite.c;
+ * PostgreSQL later) reached through struct store_backend; the store_*
+ * functions only dispatch. sm and junctionctl open it with
+ * store_open_config(). JIDs passed in are bare JIDs already normalised with
+ * jid_parse() + jid_bare_string() ("node@domain"): the store compares bytes.
+ * Calls block on disk (one fsync per change) and, up to DB_BUSY_TIMEOUT_MS,
+ * on another process's write lock: never call them on a thread that serves
+ * other users. One thread at a time per store; open one per thread.
+ * Results are 0 or a negative enum store_result; after STORE_ERR_IO,
+ * store_error() names the file and cause. Returned memory is the caller's,
+ * released with the matching _free or _clear function.
+ *
+ *   store_open_config(config, &store, err, sizeof(err));
+ *   store_offline_push(store, "juliet@example.org", xml, len, 100);
+ *   store_close(&store);
+ */
+#ifndef JUNCTION_STORE_H
+#define JUNCTION_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scram.h"
+
+struct config;
+
+enum store_result {
+	STORE_OK = 0,
+	STORE_ERR_NOT_FOUND = -1, /* no such account (or roster item) */
+	STORE_ERR_EXISTS = -2,    /* the account already exists */
+	STORE_ERR_FULL = -3,      /* the offline queue is at its cap */
+	STORE_ERR_IO = -4,        /* the database failed; see store_error() */
+};
+
+/* Iterations for credentials Junction derives (junctionctl, in-band
+ * password changes): twice RFC 7677's minimum, about 10 ms per hash on a
+ * current CPU, so a stolen database is costlier to attack while a login
+ * stays cheap. Stored credentials keep whatever count they were made with. */
+#define STORE_SCRAM_ITERATIONS (SCRAM_MIN_ITERATIONS * 2)
+
+/* The file name of the SQLite store inside [junction] data_dir. */
+#define STORE_SQLITE_FILE "sm.db"
+
+/* RFC 6121 2.1.2.5: whose presence each side receives. */
+enum store_subscription {
+	STORE_SUB_NONE = 0,
+	STORE_SUB_TO = 1,   /* the user receives the contact's presence */
+	STORE_SUB_FROM = 2, /* the contact receives the user's presence */
+	STORE_SUB_BOTH = 3,
+};
+
+struct store_roster_item {
+	char *jid;  /* the contact's bare JID */
+	char *name; /* NULL when none */
+	enum store_subscription subscription;
+	bool ask;      /* the user sent a subscribe request, still pending */
+	bool approved; /* the user pre-approved the contact's subscription */
+	char **groups; /* n_groups distinct group names, sorted; NULL when none */
+	size_t n_groups;
+};
+
+struct store_roster {
+	struct store_roster_item *items; /* sorted by jid */
+	size_t n_items;
+	uint64_t version; /* see store_roster_version() */
+};
+
+struct store_offline_message {
+	char *xml; /* the stanza's bytes as pushed, NUL-terminated for convenience */
+	size_t len;
+	int64_t stored; /* Unix time of the push, for the XEP-0203 delay stamp */
+};
+
+struct store;
+
+/* For backends only: protocol code calls the store_* functions below. */
+struct store_backend {
+	const char *name;
+	void (*close)(struct store *store);
+	int (*account_create)(struct store *store, const char *jid, const struct scram_credentials *sha1,
+			      const struct scram_credentials *sha256);
+	int (*account_set_credentials)(struct store *store, const char *jid,
+				       const struct scram_credentials *sha1,
+				       const struct scram_credentials *sha256);
+	int (*account_delete)(struct store *store, const char *jid);
+	int (*account_exists)(struct store *store, const char *jid);
+	int (*account_get_credentials)(struct store *store, const char *jid, enum scram_hash hash,
+				       struct scram_credentials *cred_r);
+	int (*account_list)(struct store *store, const char *domain, char ***jids_r, size_t *n_r);
+	int (*roster_get)(struct store *store, const char *jid, struct store_roster *roster_r);
+	int (*roster_get_item)(struct store *store, const char *jid, const char *contact,
+			       struct store_roster_item *item_r);
+	int (*roster_set_item)(struct store *store, const char *jid,
+			       const struct store_roster_item *item, uint64_t *version_r);
+	int (*roster_delete_item)(struct store *store, const char *jid, const char *contact,
+				  uint64_t *version_r);
+	int (*roster_version)(struct store *store, const char *jid, uint64_t *version_r);
+	int (*offline_push)(struct store *store, const char *jid, const char *xml, size_t len,
+			    size_t max_messages);
+	int (*offline_count)(struct store *store, const char *jid, size_t *count_r);
+	int (*offline_pop)(struct store *store, const char *jid, struct store_offline_message **msgs_r,
+			   size_t *n_r);
+	int (*offline_delete)(struct store *store, const char *jid);
+};
+
+/* Backends embed this as their first member. */
+struct store {
+	const struct store_backend *backend;
+	char error[512]; /* the last STORE_ERR_IO's message */
+};
+
+/* Open the store a deployment configures: today DATA_DIR/sm.db (see
+ * store_default_path()). data_dir is created with mode 0700 when missing
+ * (its parent must exist: a typo should not grow a tree). Returns 0, or -1
+ * with a one-line message in err. */
+int store_open_config(const struct config *config, struct store **store_r, char *err,
+		      size_t errlen);
+/* "DATA_DIR/sm.db", newly allocated. */
+char *store_default_path(const struct config *config);
+/* The SQLite backend on the file at path (created if missing). */
+int store_open_sqlite(const char *path, struct store **store_r, char *err, size_t errlen);
+
+static inline void store_close(struct store **store)
+{
+	if (*store != NULL)
+		(*store)->backend->close(*store);
+	*store = NULL;
+}
+
+static inline const char *store_error(const struct store *store)
+{
+	return store->error;
+}
+
+/* "ok", "not found", ... for messages. */
+const char *store_result_string(int result);
+
+/* ---- accounts ---- */
+
+/* A new account with credentials for both hashes (sha1->hash is SCRAM_SHA1,
+ * sha256->hash SCRAM_SHA256). STORE_ERR_EXISTS when it exists. */
+static inline int store_account_create(struct store *store, const char *jid,
+				       const struct scram_credentials *sha1,
+				       const struct scram_credentials *sha256)
+{
+	return store->backend->account_create(store, jid, sha1, sha256);
+}
+
+/* Replace both credentials (a password change). STORE_ERR_NOT_FOUND. */
+static inline int store_account_set_credentials(struct store *store, const char *jid,
+						const struct scram_credentials *sha1,
+						const struct scram_credentials *sha256)
+{
+	return store->backend->account_set_credentials(store, jid, sha1, sha256);
+}
+
+/* Delete the account with its roster and offline messages, atomically.
+ * STORE_ERR_NOT_FOUND. */
+static inline int store_account_delete(struct store *store, const char *jid)
+{
+	return store->backend->account_delete(store, jid);
+}
+
+/* 0 when the account exists, STORE_ERR_NOT_FOUND when not. */
+static inline int store_account_exists(struct store *store, const char *jid)
+{
+	return store->backend->account_exists(store, jid);
+}
+
+/* The stored credentials for one hash. STORE_ERR_NOT_FOUND. */
+static inline int store_account_get_credentials(struct store *store, const char *jid,
+						enum scram_hash hash,
+						struct scram_credentials *cred_r)
+{
+	return store->backend->account_get_credentials(store, jid, hash, cred_r);
+}
+
+/* Bare JIDs of the accounts in domain (a normalised domain), or of all
+ * accounts when domain is NULL, sorted by domain then JID (byte order).
+ * Free with store_strings_free(). */
+static inline int store_account_list(struct store *store, const char *domain, char ***jids_r,
+				     size_t *n_r)
+{
+	return store->backend->account_list(store, domain, jids_r, n_r);
+}
+
+void store_strings_free(char ***strings, size_t n);
+
+/* ---- roster (RFC 6121) ----
+ * Every change (set or delete of an item) increments the account's roster
+ * version and returns the new value, for roster versioning (XEP-0237): a
+ * client holding version v is up to date when v equals the current one.
+ * An unknown owner is STORE_ERR_NOT_FOUND. */
+
+/* All items, sorted by contact JID, and the current version. */
+static inline int store_roster_get(struct store *store, const char *jid,
+				   struct store_roster *roster_r)
+{
+	return store->backend->roster_get(store, jid, roster_r);
+}
+
+static inline int store_roster_get_item(struct store *store, const char *jid, const char *contact,
+					struct store_roster_item *item_r)
+{
+	return store->backend->roster_get_item(store, jid, contact, item_r);
+}
+
+/* Insert or replace the item keyed by item->jid (groups included). */
+static inline int store_roster_set_item(struct store *store, const char *jid,
+					const struct store_roster_item *item, uint64_t *version_r)
+{
+	return store->backend->roster_set_item(store, jid, item, version_r);
+}
+
+/* STORE_ERR_NOT_FOUND when the owner or the item does not exist. */
+static inline int store_roster_delete_item(struct store *store, const char *jid,
+					   const char *contact, uint64_t *version_r)
+{
+	return store->backend->roster_delete_item(store, jid, contact, version_r);
+}
+
+/* The current version: 0 for an account whose roster never changed. */
+static inline int store_roster_version(struct store *store, const char *jid, uint64_t *version_r)
+{
+	return store->backend->roster_version(store, jid, version_r);
+}
+
+void store_roster_item_clear(struct store_roster_item *item);
+void store_roster_clear(struct store_roster *roster);
+
+/* ---- offline messages ----
+ * Stanzas kept for an account with no available resource, delivered in the
+ * order pushed. When push returns 0 the stanza is on disk (fsync'd). Count,
+ * pop and delete treat an unknown account as one with no messages. */
+
+/* Append a stanza's bytes. STORE_ERR_FULL when the account already holds
+ * max_messages (0: no cap); STORE_ERR_NOT_FOUND for no such account. */
+static inline int store_offline_push(struct store *store, const char *jid, const char *xml,
+				     size_t len, size_t max_messages)
+{
+	return store->backend->offline_push(store, jid, xml, len, max_messages);
+}
+
+static inline int store_offline_count(struct store *store, const char *jid, size_t *count_r)
+{
+	return store->backend->offline_count(store, jid, count_r);
+}
+
+/* Remove and return all of the account's messages, oldest first, in one
+ * transaction (*msgs_r is NULL when there are none). Once this returns
+ * they exist only in the caller's memory. Free with
+ * store_offline_messages_free(). */
+static inline int store_offline_pop(struct store *store, const char *jid,
+				    struct store_offline_message **msgs_r, size_t *n_r)
+{
+	return store->backend->offline_pop(store, jid, msgs_r, n_r);
+}
+
+/* Drop all of the account's messages. */
+static inline int store_offline_delete(struct store *store, const char *jid)
+{
+	return store->backend->offline_delete(store, jid);
+}
+
+void store_offline_messages_free(struct store_offline_message **msgs, size_t n);
+
+#endif

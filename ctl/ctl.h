@@ -4,7 +4,8 @@
  * itself the `check` command's work) and calls one of these. Each returns
  * the process exit status: 0 on success, 1 on failure (with a one-line
  * message on stderr). Commands that talk to the router connect as a trusted
- * component (docs/components.md) over a short-lived blocking socket.
+ * component (docs/components.md) over a short-lived blocking socket; the
+ * account commands (ctl-users.c) open sm's store file directly instead.
  */
 #ifndef JUNCTION_CTL_H
 #define JUNCTION_CTL_H
@@ -13,5 +14,13 @@ struct config;
 
 int ctl_check(const struct config *config);
 int ctl_status(const struct config *config);
+
+/* Account administration on sm's store (docs/accounts.md). jid is as the
+ * operator typed it; password NULL means read it from stdin. domain NULL
+ * lists every account. */
+int ctl_adduser(const struct config *config, const char *jid, const char *password);
+int ctl_passwd(const struct config *config, const char *jid, const char *password);
+int ctl_deluser(const struct config *config, const char *jid);
+int ctl_users(const struct config *config, const char *domain);
 
 #endif

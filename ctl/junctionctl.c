@@ -1,7 +1,11 @@
 /* junctionctl.c: the administration tool's entry point.
  *
- *   junctionctl -c FILE check    validate the configuration
- *   junctionctl -c FILE status   ask the running router what is bound
+ *   junctionctl -c FILE check                  validate the configuration
+ *   junctionctl -c FILE status                 ask the running router what is bound
+ *   junctionctl -c FILE adduser JID [PASSWORD] create an account (sm's store)
+ *   junctionctl -c FILE passwd JID [PASSWORD]  change its password
+ *   junctionctl -c FILE deluser JID            delete it and all its data
+ *   junctionctl -c FILE users [DOMAIN]         list accounts
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -19,9 +23,23 @@ static void usage(FILE *out)
 	fprintf(out, "usage: junctionctl [-c FILE] COMMAND\n"
 		     "  -c FILE   configuration file (default " SYSCONFDIR "/junction/junction.conf)\n"
 		     "commands:\n"
-		     "  check     validate the configuration file and exit\n"
-		     "  status    list the router's bound names, streams and counters\n");
+		     "  check                  validate the configuration file and exit\n"
+		     "  status                 list the router's bound names, streams and counters\n"
+		     "  adduser JID [PASSWORD] create an account; without PASSWORD, read one line\n"
+		     "                         from stdin (prompted, without echo, on a terminal)\n"
+		     "  passwd JID [PASSWORD]  set an account's password, read as for adduser\n"
+		     "  deluser JID            delete an account with its roster and offline messages\n"
+		     "  users [DOMAIN]         list accounts (bare JIDs, sorted), of one domain or all\n");
 }
+
+/* Each command's name and how many arguments it takes after it. */
+static const struct {
+	const char *name;
+	int min_args, max_args;
+} commands[] = {
+	{"check", 0, 0},   {"status", 0, 0},  {"adduser", 1, 2},
+	{"passwd", 1, 2},  {"deluser", 1, 1}, {"users", 0, 1},
+};
 
 int main(int argc, char **argv)
 {
@@ -30,7 +48,9 @@ int main(int argc, char **argv)
 	char err[512];
 	int opt, ret;
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+	/* "+": options end at the command, so a password or JID that starts
+	 * with '-' is an argument, not an unknown option. */
+	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -43,13 +63,25 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind + 1 != argc) {
+	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
 	const char *command = argv[optind];
-	if (strcmp(command, "check") != 0 && strcmp(command, "status") != 0) {
+	char **args = argv + optind + 1;
+	int n_args = argc - optind - 1;
+	size_t i;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(command, commands[i].name) == 0)
+			break;
+	}
+	if (i == sizeof(commands) / sizeof(commands[0])) {
 		fprintf(stderr, "junctionctl: unknown command '%s'\n", command);
+		usage(stderr);
+		return 2;
+	}
+	if (n_args < commands[i].min_args || n_args > commands[i].max_args) {
+		fprintf(stderr, "junctionctl: wrong number of arguments for '%s'\n", command);
 		usage(stderr);
 		return 2;
 	}
@@ -57,10 +89,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "junctionctl: %s\n", err);
 		return 1;
 	}
+	const char *arg1 = n_args > 1 ? args[1] : NULL;
 	if (strcmp(command, "check") == 0)
 		ret = ctl_check(config);
-	else
+	else if (strcmp(command, "status") == 0)
 		ret = ctl_status(config);
+	else if (strcmp(command, "adduser") == 0)
+		ret = ctl_adduser(config, args[0], arg1);
+	else if (strcmp(command, "passwd") == 0)
+		ret = ctl_passwd(config, args[0], arg1);
+	else if (strcmp(command, "deluser") == 0)
+		ret = ctl_deluser(config, args[0]);
+	else
+		ret = ctl_users(config, n_args > 0 ? args[0] : NULL);
 	config_free(&config);
 	return ret;
 }

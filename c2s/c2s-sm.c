@@ -1,0 +1,322 @@
+/* c2s-sm.c: the link to sm over the router (docs/components.md section 6).
+ *
+ * c2s is a component named [c2s] name on a trusted stream (common/component.c
+ * reconnects it). Requests to sm are iq stanzas addressed to the user, so the
+ * router's bare-JID hash picks the sm instance that owns the account:
+ * credentials (SASL), session start and end. Their ids are
+ * "INSTANCE-CLIENTID-SEQ", so an answer finds its client without a table,
+ * and an answer for a client that went away (or for an older request of
+ * the same client) is simply not found. Each client has at most one request
+ * outstanding; the c2s timer gives up on it after C2S_SM_TIMEOUT_MS.
+ *
+ * From sm come <deliver/> envelopes (a stanza for a client's session) and
+ * action='end' (sm ended a session, e.g. a conflicting bind elsewhere).
+ *
+ * Client stanzas all travel to sm wrapped in <from-client/>, with or without
+ * 'to': the router only lets a stream send stanzas 'from' a domain it bound
+ * (docs/components.md section 2, rule 6) and the user's domain is bound by
+ * sm, not c2s, so a stanza from juliet@example.org/balcony sent by c2s itself
+ * would bounce with 'forbidden'. sm routes a wrapped stanza that has a 'to'
+ * on the client's behalf. C2S_ROUTE_DIRECT switches to the direct path of
+ * the design once the router lets trusted streams send from served domains.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "c2s.h"
+#include "component.h"
+#include "jid.h"
+#include "log.h"
+#include "stanza.h"
+#include "stream.h"
+
+#define C2S_ROUTE_DIRECT 0
+
+static void c2s_sm_ready(struct component *component, void *ctx)
+{
+	struct c2s *c2s = ctx;
+	(void)component;
+	JLOG_INFO(0, "linked to the router as %s", c2s->name);
+}
+
+static void c2s_sm_down(struct component *component, const char *why, void *ctx)
+{
+	(void)component;
+	(void)ctx;
+	JLOG_WARN(0, "link to the router down: %s", why);
+}
+
+bool c2s_sm_send(struct c2s *c2s, const struct stanza *st)
+{
+	if (c2s->component == NULL)
+		return false;
+	if (component_send(c2s->component, st) < 0) {
+		JLOG_WARN(0, "router link queue full, dropping a stanza for %s",
+			  stanza_get_attr(st, "to") ? stanza_get_attr(st, "to") : "(none)");
+		return false;
+	}
+	return true;
+}
+
+/* An iq request for sm on the client's behalf; remembers its id. */
+static struct stanza *c2s_sm_request(struct c2s_client *client, const char *type, const char *to,
+				     enum c2s_wait wait)
+{
+	struct c2s *c2s = client->c2s;
+	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+
+	snprintf(client->req_id, sizeof(client->req_id), "%s-%lu-%u", c2s->instance, client->id,
+		 ++client->req_seq);
+	stanza_set_attr(iq, "type", type);
+	stanza_set_attr(iq, "from", c2s->name);
+	stanza_set_attr(iq, "to", to);
+	stanza_set_attr(iq, "id", client->req_id);
+	client->wait = wait;
+	client->req_deadline_ms = uv_now(c2s->loop) + C2S_SM_TIMEOUT_MS;
+	return iq;
+}
+
+void c2s_sm_request_credentials(struct c2s_client *client, const char *username, const char *hash)
+{
+	struct buf to = {0};
+
+	buf_printf(&to, "%s@%s", username, client->domain);
+	struct stanza *iq = c2s_sm_request(client, "get", to.data, C2S_WAIT_CREDENTIALS);
+	struct stanza *cred = stanza_add_child(iq, "credentials", C2S_NS_SESSION);
+	stanza_set_attr(cred, "hash", hash);
+	if (!c2s_sm_send(client->c2s, iq))
+		client->req_deadline_ms = 0; /* the next tick fails it */
+	stanza_unref(&iq);
+	buf_free(&to);
+}
+
+void c2s_sm_session_start(struct c2s_client *client)
+{
+	struct stanza *iq = c2s_sm_request(client, "set", client->full_jid, C2S_WAIT_SESSION);
+	struct stanza *s = stanza_add_child(iq, "session", C2S_NS_SESSION);
+
+	stanza_set_attr(s, "action", "start");
+	stanza_set_attr(s, "sid", client->sid);
+	client->session_sent = true;
+	if (!c2s_sm_send(client->c2s, iq))
+		client->req_deadline_ms = 0;
+	stanza_unref(&iq);
+}
+
+void c2s_sm_session_end(struct c2s_client *client)
+{
+	struct c2s *c2s = client->c2s;
+
+	if (!client->session_sent)
+		return;
+	client->session_sent = false;
+	client->established = false;
+	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+	char id[96];
+	snprintf(id, sizeof(id), "%s-end-%s", c2s->instance, client->sid);
+	stanza_set_attr(iq, "type", "set");
+	stanza_set_attr(iq, "from", c2s->name);
+	stanza_set_attr(iq, "to", client->full_jid);
+	stanza_set_attr(iq, "id", id);
+	struct stanza *s = stanza_add_child(iq, "session", C2S_NS_SESSION);
+	stanza_set_attr(s, "action", "end");
+	stanza_set_attr(s, "sid", client->sid);
+	(void)c2s_sm_send(c2s, iq);
+	stanza_unref(&iq);
+}
+
+void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
+{
+	struct c2s *c2s = client->c2s;
+	struct stanza *out;
+
+	if (C2S_ROUTE_DIRECT && stanza_get_attr(st, "to") != NULL) {
+		out = stanza_copy(st);
+	} else {
+		char *bare = xstrdup(client->full_jid);
+		char *slash = strchr(bare, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		out = stanza_new("message", STREAM_NS_COMPONENT);
+		stanza_set_attr(out, "from", c2s->name);
+		stanza_set_attr(out, "to", bare);
+		struct stanza *w = stanza_add_child(out, "from-client", C2S_NS_SESSION);
+		stanza_set_attr(w, "sid", client->sid);
+		stanza_append_copy(w, st);
+		free(bare);
+	}
+	c2s_rewrite_ns(out, STREAM_NS_CLIENT, STREAM_NS_COMPONENT);
+	if (!c2s_sm_send(c2s, out))
+		c2s_client_error(client, st, "wait", "resource-constraint", NULL);
+	stanza_unref(&out);
+}
+
+void c2s_sm_timeout(struct c2s_client *client)
+{
+	JLOG_WARN(client->id, "no answer from sm to %s", client->req_id);
+	if (client->wait == C2S_WAIT_CREDENTIALS)
+		c2s_auth_credentials(client, NULL);
+	else if (client->wait == C2S_WAIT_SESSION)
+		c2s_bind_session_reply(client, NULL);
+}
+
+/* ---- from the router ---------------------------------------------------------- */
+
+/* The client a sid names ("INSTANCE-ID"), if it is this process's. */
+static struct c2s_client *c2s_sm_client_by_sid(struct c2s *c2s, const char *sid)
+{
+	size_t n = strlen(c2s->instance);
+
+	if (sid == NULL || strncmp(sid, c2s->instance, n) != 0 || sid[n] != '-')
+		return NULL;
+	struct c2s_client *c = c2s_client_by_id(c2s, strtoul(sid + n + 1, NULL, 10));
+	if (c == NULL || strcmp(c->sid, sid) != 0 || c->state == C2S_CLIENT_CLOSING)
+		return NULL;
+	return c;
+}
+
+/* Does st come from a domain this deployment serves (that is, from sm:
+ * the router lets only the stream that bound a name send from it)? */
+static bool c2s_sm_from_served(struct c2s *c2s, const struct stanza *st)
+{
+	const char *from = stanza_get_attr(st, "from");
+	struct jid j;
+
+	if (from == NULL || jid_parse(from, -1, &j) != JID_OK)
+		return false;
+	bool ok = c2s_serves(c2s, j.domain);
+	jid_clear(&j);
+	return ok;
+}
+
+static void c2s_sm_on_reply(struct c2s *c2s, struct stanza *st)
+{
+	const char *id = stanza_get_attr(st, "id");
+	size_t n = strlen(c2s->instance);
+
+	if (id == NULL || strncmp(id, c2s->instance, n) != 0 || id[n] != '-')
+		return;
+	struct c2s_client *c = c2s_client_by_id(c2s, strtoul(id + n + 1, NULL, 10));
+	if (c == NULL || c->state == C2S_CLIENT_CLOSING || strcmp(c->req_id, id) != 0)
+		return; /* gone, or an answer to a request we gave up on */
+	if (c->wait == C2S_WAIT_CREDENTIALS)
+		c2s_auth_credentials(c, st);
+	else if (c->wait == C2S_WAIT_SESSION)
+		c2s_bind_session_reply(c, st);
+}
+
+static void c2s_sm_reply_result(struct c2s *c2s, const struct stanza *st)
+{
+	struct stanza *r = stanza_new("iq", STREAM_NS_COMPONENT);
+
+	stanza_set_attr(r, "type", "result");
+	stanza_set_attr(r, "id", stanza_get_attr(st, "id"));
+	stanza_set_attr(r, "from", c2s->name);
+	stanza_set_attr(r, "to", stanza_get_attr(st, "from"));
+	(void)c2s_sm_send(c2s, r);
+	stanza_unref(&r);
+}
+
+static void c2s_sm_reply_error(struct c2s *c2s, const struct stanza *st, const char *type,
+			       const char *condition)
+{
+	struct stanza *r = stanza_error_reply(st, type, condition, NULL);
+	(void)c2s_sm_send(c2s, r);
+	stanza_unref(&r);
+}
+
+/* <iq type='set'><session action='end' sid=... reason=.../></iq> */
+static void c2s_sm_on_request(struct c2s *c2s, struct stanza *st)
+{
+	struct stanza *s = stanza_find_child(st, "session", C2S_NS_SESSION);
+	const char *action = s ? stanza_get_attr(s, "action") : NULL;
+
+	if (s == NULL || action == NULL || strcmp(action, "end") != 0) {
+		c2s_sm_reply_error(c2s, st, "cancel", "service-unavailable");
+		return;
+	}
+	if (!c2s_sm_from_served(c2s, st)) {
+		c2s_sm_reply_error(c2s, st, "cancel", "forbidden");
+		return;
+	}
+	struct c2s_client *c = c2s_sm_client_by_sid(c2s, stanza_get_attr(s, "sid"));
+	c2s_sm_reply_result(c2s, st);
+	if (c == NULL)
+		return;
+	const char *reason = stanza_get_attr(s, "reason");
+	/* sm ended it: no action='end' back. */
+	c->session_sent = false;
+	c->established = false;
+	if (reason != NULL && strcmp(reason, "conflict") == 0)
+		c2s_client_close(c, "conflict", "replaced by a new connection");
+	else
+		c2s_client_close(c, "reset", reason);
+}
+
+/* <message><deliver sid=...>STANZA</deliver></message>: STANZA to the client. */
+static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
+{
+	struct c2s_client *c = c2s_sm_client_by_sid(c2s, stanza_get_attr(deliver, "sid"));
+	struct stanza *inner = stanza_child_element(deliver, 0);
+
+	if (c == NULL || inner == NULL || !c->established) {
+		JLOG_DEBUG(0, "deliver for unknown or ended session %s",
+			   stanza_get_attr(deliver, "sid") ? stanza_get_attr(deliver, "sid") : "?");
+		return;
+	}
+	struct stanza *copy = stanza_copy(inner);
+	c2s_rewrite_ns(copy, STREAM_NS_COMPONENT, STREAM_NS_CLIENT);
+	c2s_rewrite_ns(copy, STREAM_NS_SERVER, STREAM_NS_CLIENT);
+	c2s_client_send_stanza(c, copy);
+	stanza_unref(&copy);
+}
+
+static void c2s_sm_stanza(struct component *component, struct stanza *st, void *ctx)
+{
+	struct c2s *c2s = ctx;
+	const char *type = stanza_get_attr(st, "type");
+	(void)component;
+
+	if (strcmp(st->name, "iq") == 0) {
+		if (type != NULL && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0))
+			c2s_sm_on_reply(c2s, st);
+		else if (type != NULL && (strcmp(type, "set") == 0 || strcmp(type, "get") == 0))
+			c2s_sm_on_request(c2s, st);
+		return;
+	}
+	if (strcmp(st->name, "message") == 0 && (type == NULL || strcmp(type, "error") != 0)) {
+		struct stanza *d = stanza_find_child(st, "deliver", C2S_NS_SESSION);
+		if (d != NULL && c2s_sm_from_served(c2s, st))
+			c2s_sm_on_deliver(c2s, d);
+		return;
+	}
+	/* Presence (watch) and bounced stanzas: nothing to do in milestone 1. */
+}
+
+static const struct component_callbacks c2s_sm_callbacks = {
+	.ready = c2s_sm_ready,
+	.stanza = c2s_sm_stanza,
+	.down = c2s_sm_down,
+};
+
+int c2s_sm_start(struct c2s *c2s)
+{
+	const struct config *cfg = c2s->config;
+	struct component_options o = {0};
+
+	if (config_get(cfg, "router", "listen_unix") != NULL) {
+		o.address = config_get(cfg, "router", "listen_unix");
+		o.is_unix = true;
+	} else {
+		o.address = config_get(cfg, "router", "listen");
+	}
+	o.name = c2s->name;
+	o.secret = config_get(cfg, "router", "secret");
+	return component_start(c2s->loop, &o, &c2s_sm_callbacks, c2s, &c2s->component);
+}
+
+void c2s_sm_stop(struct c2s *c2s)
+{
+	component_stop(&c2s->component);
+}

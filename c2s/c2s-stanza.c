@@ -1,0 +1,78 @@
+/* c2s-stanza.c: stanzas from a client whose session is established.
+ *
+ * Every stanza gets 'from' = the session's full JID, whatever the client
+ * wrote (a forged 'from' never passes). An iq must carry an id and a valid
+ * type, and a get or set exactly one payload element (RFC 6120 8.2.3),
+ * else the client gets bad-request; a 'to' that is not a JID gets
+ * jid-malformed. The legacy <session/> iq (RFC 3921) is answered here with
+ * an empty result; everything else goes to sm (c2s-sm.c).
+ */
+#include <string.h>
+
+#include "c2s.h"
+#include "jid.h"
+#include "log.h"
+#include "stanza.h"
+#include "stream.h"
+
+static bool c2s_stanza_iq_valid(const struct stanza *st)
+{
+	const char *type = stanza_get_attr(st, "type");
+
+	if (stanza_get_attr(st, "id") == NULL || type == NULL)
+		return false;
+	if (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)
+		return stanza_count_child_elements(st) == 1;
+	return strcmp(type, "result") == 0 || strcmp(type, "error") == 0;
+}
+
+/* An iq for the server itself: no 'to', or the bare domain. */
+static bool c2s_stanza_for_server(const struct c2s_client *client, const char *to)
+{
+	return to == NULL || strcmp(to, client->domain) == 0;
+}
+
+static void c2s_stanza_result(struct c2s_client *client, const struct stanza *st)
+{
+	struct stanza *r = stanza_new("iq", STREAM_NS_CLIENT);
+
+	stanza_set_attr(r, "type", "result");
+	stanza_set_attr(r, "id", stanza_get_attr(st, "id"));
+	stanza_set_attr(r, "to", client->full_jid);
+	c2s_client_send_stanza(client, r);
+	stanza_unref(&r);
+}
+
+void c2s_stanza_handle(struct c2s_client *client, struct stanza *st)
+{
+	const char *to = stanza_get_attr(st, "to");
+	struct jid j;
+
+	stanza_set_attr(st, "from", client->full_jid);
+	if (to != NULL) {
+		if (jid_parse(to, -1, &j) != JID_OK) {
+			c2s_client_error(client, st, "modify", "jid-malformed", "invalid 'to'");
+			return;
+		}
+		jid_clear(&j);
+	}
+	if (strcmp(st->name, "iq") == 0) {
+		if (!c2s_stanza_iq_valid(st)) {
+			c2s_client_error(client, st, "modify", "bad-request", "invalid iq");
+			return;
+		}
+		const char *type = stanza_get_attr(st, "type");
+		if (strcmp(type, "set") == 0 && c2s_stanza_for_server(client, to)) {
+			if (stanza_find_child(st, "session", C2S_NS_LEGACY_SESSION) != NULL) {
+				c2s_stanza_result(client, st);
+				return;
+			}
+			if (stanza_find_child(st, "bind", C2S_NS_BIND) != NULL) {
+				c2s_client_error(client, st, "cancel", "not-allowed",
+						 "a resource is bound already");
+				return;
+			}
+		}
+	}
+	c2s_sm_from_client(client, st);
+}

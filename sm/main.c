@@ -1,0 +1,174 @@
+/* main.c: junction-sm start-up, the router link and stanza dispatch.
+ *
+ *   junction-sm -c FILE
+ *
+ * Opens the store (DATA_DIR/sm.db), connects to the router as
+ * "sm.FIRSTDOMAIN" binding every served domain in shared mode, asks to
+ * watch bound names (to know Junction's own peers), then hands each stanza
+ * to the session protocol, the server's iq handling or the delivery rules.
+ * SIGTERM/SIGINT stop it cleanly. Init steps are mirrored in reverse.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "component.h"
+#include "conn.h"
+#include "log.h"
+#include "sm.h"
+#include "stanza.h"
+#include "stream.h"
+
+static bool sm_child_is(const struct stanza *st, const char *name, const char *ns)
+{
+	struct stanza *c = stanza_child_element(st, 0);
+	return c != NULL && strcmp(c->name, name) == 0 && strcmp(c->ns, ns) == 0;
+}
+
+static void sm_on_stanza(struct component *component, struct stanza *st, void *ctx)
+{
+	struct sm *sm = ctx;
+	const char *to = stanza_get_attr(st, "to");
+	const char *from = stanza_get_attr(st, "from");
+	(void)component;
+
+	if (to != NULL && strcmp(to, sm->name) == 0) {
+		/* Addressed to this instance: router events and replies. */
+		if (strcmp(st->name, "presence") == 0)
+			sm_peers_event(sm, st);
+		return;
+	}
+	if (strcmp(st->name, "message") == 0 && from != NULL &&
+	    sm_child_is(st, "from-client", SM_NS_SESSION)) {
+		struct stanza *wrap = stanza_child_element(st, 0);
+		struct stanza *inner = stanza_child_element(wrap, 0);
+		const char *sid = stanza_get_attr(wrap, "sid");
+		struct sm_session *s = sid != NULL && sm_peers_trusted(sm, from)
+					       ? sm_session_find_sid(sm, from, sid)
+					       : NULL;
+		if (s != NULL && inner != NULL) {
+			struct stanza *copy = stanza_copy(inner);
+			sm_from_client(sm, s, copy);
+			stanza_unref(&copy);
+		}
+		return;
+	}
+	if (strcmp(st->name, "iq") == 0 && stanza_count_child_elements(st) == 1 &&
+	    strcmp(stanza_child_element(st, 0)->ns, SM_NS_SESSION) == 0) {
+		if (!sm_iq_handle(sm, st))
+			sm_bounce(sm, st, "cancel", "service-unavailable");
+		return;
+	}
+	sm_deliver(sm, st);
+}
+
+static void sm_on_ready(struct component *component, void *ctx)
+{
+	struct sm *sm = ctx;
+	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+	(void)component;
+
+	/* The router re-sends every bound name after this: a fresh list. */
+	sm_peers_free(sm);
+	stanza_set_attr(iq, "type", "set");
+	stanza_set_attr(iq, "id", "sm-watch");
+	stanza_add_child(iq, "watch", SM_NS_EXT);
+	sm_send(sm, iq);
+	stanza_unref(&iq);
+}
+
+static const struct component_callbacks sm_component_callbacks = {
+	.ready = sm_on_ready,
+	.stanza = sm_on_stanza,
+};
+
+static void sm_on_signal(uv_signal_t *sig, int signum)
+{
+	struct sm *sm = sig->data;
+	(void)signum;
+
+	JLOG_INFO(0, "shutting down");
+	component_stop(&sm->component);
+	uv_close((uv_handle_t *)&sm->sig_term, NULL);
+	uv_close((uv_handle_t *)&sm->sig_int, NULL);
+}
+
+static enum log_level sm_log_level(const struct config *cfg)
+{
+	enum log_level level = LOG_LEVEL_INFO;
+	(void)log_level_parse(config_get(cfg, "junction", "log_level"), &level);
+	return level;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	struct sm sm = {0};
+	char err[512];
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: junction-sm -c FILE\n");
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (path == NULL) {
+		fprintf(stderr, "usage: junction-sm -c FILE\n");
+		return 2;
+	}
+	if (config_load(path, &sm.config, err, sizeof(err)) < 0) {
+		fprintf(stderr, "junction-sm: %s\n", err);
+		return 1;
+	}
+	log_init("sm", sm_log_level(sm.config), config_get_bool(sm.config, "junction", "syslog"));
+	if (store_open_config(sm.config, &sm.store, err, sizeof(err)) < 0) {
+		JLOG_ERROR(0, "%s", err);
+		config_free(&sm.config);
+		log_deinit();
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	size_t n_domains;
+	const char *const *domains = config_get_list(sm.config, "junction", "domains", &n_domains);
+	struct buf name = {0};
+	buf_printf(&name, "sm.%s", domains[0]);
+	sm.name = buf_steal(&name);
+	struct component_options o = {
+		.address = config_get(sm.config, "router", "listen"),
+		.name = sm.name,
+		.secret = config_get(sm.config, "router", "secret"),
+		.binds = domains,
+		.n_binds = n_domains,
+		.shared = true,
+	};
+	sm.loop = uv_default_loop();
+	conn_loop_init(sm.loop);
+	component_start(sm.loop, &o, &sm_component_callbacks, &sm, &sm.component);
+	uv_signal_init(sm.loop, &sm.sig_term);
+	uv_signal_init(sm.loop, &sm.sig_int);
+	sm.sig_term.data = sm.sig_int.data = &sm;
+	uv_signal_start(&sm.sig_term, sm_on_signal, SIGTERM);
+	uv_signal_start(&sm.sig_int, sm_on_signal, SIGINT);
+	JLOG_INFO(0, "serving %zu domain(s) as %s", n_domains, sm.name);
+
+	uv_run(sm.loop, UV_RUN_DEFAULT);
+	conn_loop_deinit();
+	uv_run(sm.loop, UV_RUN_DEFAULT);
+	uv_loop_close(sm.loop);
+	sm_session_free_all(&sm);
+	sm_peers_free(&sm);
+	free(sm.name);
+	store_close(&sm.store);
+	config_free(&sm.config);
+	log_deinit();
+	return 0;
+}

@@ -1,0 +1,193 @@
+/* sm-session.c: the session table and the session protocol's start/end.
+ *
+ * A session is a full JID hosted by a c2s instance under a session id.
+ * c2s starts it after resource binding and ends it when the client leaves;
+ * a second session for the same full JID replaces the first (the old c2s
+ * is told to close that client with a conflict stream error). Stanzas for a
+ * session go to its c2s wrapped in <deliver/>.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "component.h"
+#include "jid.h"
+#include "log.h"
+#include "sm.h"
+#include "stanza.h"
+#include "stream.h"
+
+struct sm_session *sm_session_find(struct sm *sm, const char *full)
+{
+	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		if (strcmp(s->full, full) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+struct sm_session *sm_session_find_sid(struct sm *sm, const char *c2s, const char *sid)
+{
+	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		if (strcmp(s->sid, sid) == 0 && strcmp(s->c2s, c2s) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void sm_session_unlink(struct sm *sm, struct sm_session *session)
+{
+	for (struct sm_session **p = &sm->sessions; *p != NULL; p = &(*p)->next) {
+		if (*p == session) {
+			*p = session->next;
+			break;
+		}
+	}
+}
+
+static void sm_session_free(struct sm_session *s)
+{
+	free(s->full);
+	free(s->bare);
+	free(s->c2s);
+	free(s->sid);
+	free(s);
+}
+
+void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st)
+{
+	struct stanza *m = stanza_new("message", STREAM_NS_COMPONENT);
+	struct stanza *d;
+
+	stanza_set_attr(m, "from", sm->name);
+	stanza_set_attr(m, "to", session->c2s);
+	d = stanza_add_child(m, "deliver", SM_NS_SESSION);
+	stanza_set_attr(d, "sid", session->sid);
+	stanza_append_copy(d, st);
+	sm_send(sm, m);
+	stanza_unref(&m);
+}
+
+/* Tell a c2s to close one of its clients (the session was replaced). */
+static void sm_session_tell_end(struct sm *sm, const struct sm_session *s, const char *reason)
+{
+	static unsigned long next_id;
+	char id[32];
+	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+	struct stanza *e;
+
+	snprintf(id, sizeof(id), "sm-end-%lu", ++next_id);
+	stanza_set_attr(iq, "type", "set");
+	stanza_set_attr(iq, "id", id);
+	stanza_set_attr(iq, "from", sm->name);
+	stanza_set_attr(iq, "to", s->c2s);
+	e = stanza_add_child(iq, "session", SM_NS_SESSION);
+	stanza_set_attr(e, "action", "end");
+	stanza_set_attr(e, "sid", s->sid);
+	stanza_set_attr(e, "reason", reason);
+	sm_send(sm, iq);
+	stanza_unref(&iq);
+}
+
+static void sm_session_result(struct sm *sm, const struct stanza *iq)
+{
+	struct stanza *r = stanza_new("iq", STREAM_NS_COMPONENT);
+
+	stanza_set_attr(r, "type", "result");
+	stanza_set_attr(r, "id", stanza_get_attr(iq, "id"));
+	stanza_set_attr(r, "from", stanza_get_attr(iq, "to"));
+	stanza_set_attr(r, "to", stanza_get_attr(iq, "from"));
+	sm_send(sm, r);
+	stanza_unref(&r);
+}
+
+/* The session is gone: contacts hear it left (the roster broadcast comes
+ * with the roster work; a directed-presence list is not kept yet). */
+static void sm_session_remove(struct sm *sm, struct sm_session *s)
+{
+	JLOG_INFO(0, "session %s (%s on %s) ended", s->full, s->sid, s->c2s);
+	sm_session_unlink(sm, s);
+	sm_session_free(s);
+}
+
+void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
+{
+	const char *from = stanza_get_attr(iq, "from");
+	const char *action = stanza_get_attr(session, "action");
+	const char *sid = stanza_get_attr(session, "sid");
+	const char *to = stanza_get_attr(iq, "to");
+	struct jid jid;
+
+	if (from == NULL || !sm_peers_trusted(sm, from)) {
+		sm_bounce(sm, iq, "cancel", "service-unavailable");
+		return;
+	}
+	if (action == NULL || sid == NULL || to == NULL || jid_parse(to, -1, &jid) != JID_OK) {
+		sm_bounce(sm, iq, "modify", "bad-request");
+		return;
+	}
+	char *full = jid_full_string(&jid);
+	char *bare = jid_bare_string(&jid);
+	bool full_jid = jid.node != NULL && jid.resource != NULL;
+	jid_clear(&jid);
+
+	if (!full_jid) {
+		sm_bounce(sm, iq, "modify", "bad-request");
+	} else if (strcmp(action, "start") == 0) {
+		if (store_account_exists(sm->store, bare) != STORE_OK) {
+			sm_bounce(sm, iq, "cancel", "item-not-found");
+			goto out;
+		}
+		struct sm_session *old = sm_session_find(sm, full);
+		if (old != NULL) {
+			sm_session_tell_end(sm, old, "conflict");
+			sm_session_remove(sm, old);
+		}
+		struct sm_session *s = xcalloc(1, sizeof(*s));
+		s->full = full;
+		s->bare = bare;
+		s->c2s = xstrdup(from);
+		s->sid = xstrdup(sid);
+		s->next = sm->sessions;
+		sm->sessions = s;
+		full = bare = NULL;
+		JLOG_INFO(0, "session %s (%s on %s) started", s->full, s->sid, s->c2s);
+		sm_session_result(sm, iq);
+	} else if (strcmp(action, "end") == 0) {
+		struct sm_session *s = sm_session_find(sm, full);
+		if (s != NULL && strcmp(s->sid, sid) == 0 && strcmp(s->c2s, from) == 0)
+			sm_session_remove(sm, s);
+		sm_session_result(sm, iq);
+	} else {
+		sm_bounce(sm, iq, "modify", "bad-request");
+	}
+out:
+	free(full);
+	free(bare);
+}
+
+void sm_session_end_host(struct sm *sm, const char *c2s)
+{
+	struct sm_session **p = &sm->sessions;
+
+	while (*p != NULL) {
+		struct sm_session *s = *p;
+		if (strcmp(s->c2s, c2s) == 0) {
+			*p = s->next;
+			JLOG_INFO(0, "session %s ended: %s went away", s->full, c2s);
+			sm_session_free(s);
+		} else {
+			p = &s->next;
+		}
+	}
+}
+
+void sm_session_free_all(struct sm *sm)
+{
+	while (sm->sessions != NULL) {
+		struct sm_session *s = sm->sessions;
+		sm->sessions = s->next;
+		sm_session_free(s);
+	}
+}

@@ -1,0 +1,93 @@
+/* sm.h: the session manager's shared state and the functions its files
+ * offer each other.
+ *
+ * One process, one libuv loop. sm is a component of the router: it binds
+ * its own name and, in shared mode, every served domain, so it receives
+ * every stanza addressed to its users. struct sm owns the component link,
+ * the store (common/store.h: accounts, rosters, offline messages) and the
+ * session table. A session is one connected resource, hosted by a c2s
+ * instance that sm talks to with the session protocol of
+ * docs/components.md section 6 (namespace urn:junction:session:1).
+ *
+ * Files: main.c (start-up), sm-session.c (session table, start/end,
+ * delivery to a session), sm-deliver.c (RFC 6121 delivery rules for
+ * stanzas addressed to users, offline storage), sm-iq.c (the server's own
+ * iq: credentials for c2s, ping, disco), sm-peers.c (which names are
+ * Junction's own, from the router's watch events).
+ */
+#ifndef JUNCTION_SM_H
+#define JUNCTION_SM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "config.h"
+#include "store.h"
+
+#define SM_NS_SESSION "urn:junction:session:1"
+#define SM_NS_EXT "urn:junction:component:1"
+/* Offline messages kept per account before new ones bounce
+ * (resource-constraint). */
+#define SM_OFFLINE_MAX 500
+
+struct component;
+struct stanza;
+
+struct sm_session {
+	char *full;   /* node@domain/resource */
+	char *bare;   /* node@domain */
+	char *c2s;    /* the c2s instance's component name */
+	char *sid;    /* its id for the session */
+	bool available;  /* sent available presence */
+	int priority;
+	struct sm_session *next;
+};
+
+struct sm_peer {
+	char *name;
+	struct sm_peer *next;
+};
+
+struct sm {
+	uv_loop_t *loop;
+	struct config *config;
+	struct store *store;
+	struct component *component;
+	char *name; /* this instance's component name */
+	struct sm_session *sessions; /* few per process in tests; a table later */
+	struct sm_peer *peers;       /* names bound by trusted streams */
+	uv_signal_t sig_term, sig_int;
+};
+
+/* sm-session.c */
+struct sm_session *sm_session_find(struct sm *sm, const char *full);
+struct sm_session *sm_session_find_sid(struct sm *sm, const char *c2s, const char *sid);
+/* Start or end a session on a c2s's request (iq set with <session/>). */
+void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session);
+/* A c2s instance went away: end every session it hosted. */
+void sm_session_end_host(struct sm *sm, const char *c2s);
+/* Write st to the client of a session, wrapped in <deliver/>. */
+void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st);
+void sm_session_free_all(struct sm *sm);
+
+/* sm-deliver.c */
+/* A stanza addressed to one of sm's users (or domains), from anywhere. */
+void sm_deliver(struct sm *sm, struct stanza *st);
+/* A stanza a client sent without 'to', unwrapped from <from-client/>. */
+void sm_from_client(struct sm *sm, struct sm_session *session, struct stanza *st);
+/* Reply to st with an error (never to an error or an iq result). */
+void sm_bounce(struct sm *sm, const struct stanza *st, const char *type, const char *condition);
+void sm_send(struct sm *sm, const struct stanza *st);
+
+/* sm-iq.c */
+/* An iq to the server or to a user's bare JID that sm answers itself.
+ * Returns false when it is not one sm handles. */
+bool sm_iq_handle(struct sm *sm, struct stanza *iq);
+
+/* sm-peers.c */
+void sm_peers_event(struct sm *sm, struct stanza *presence);
+bool sm_peers_trusted(const struct sm *sm, const char *name);
+void sm_peers_free(struct sm *sm);
+
+#endif
