@@ -468,3 +468,15 @@ struct stanza *stanza_error_reply(const struct stanza *st, const char *type, con
 	}
 	return reply;
 }
+
+void stanza_rename_ns(struct stanza *st, const char *from, const char *to)
+{
+	if (strcmp(st->ns, from) == 0) {
+		free(st->ns);
+		st->ns = xstrdup(to);
+	}
+	for (size_t i = 0; i < st->n_children; i++) {
+		if (st->children[i].element != NULL)
+			stanza_rename_ns(st->children[i].element, from, to);
+	}
+}

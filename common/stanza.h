@@ -78,6 +78,9 @@ struct stanza *stanza_find_child(const struct stanza *st, const char *name, cons
 /* The n-th child element (text skipped), or NULL. */
 struct stanza *stanza_child_element(const struct stanza *st, size_t n);
 size_t stanza_count_child_elements(const struct stanza *st);
+/* Move st and every descendant whose namespace is from into namespace to
+ * (e.g. a stanza unwrapped from another stream's namespace). */
+void stanza_rename_ns(struct stanza *st, const char *from, const char *to);
 /* The concatenated direct text children, newly allocated (caller frees). */
 char *stanza_text(const struct stanza *st);
 /* True when a and b have the same name, namespace, attribute set (in any

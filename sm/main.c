@@ -51,6 +51,10 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 					       : NULL;
 		if (s != NULL && inner != NULL) {
 			struct stanza *copy = stanza_copy(inner);
+			/* Whatever namespace c2s wrote it in, it goes out on
+			 * this component stream. */
+			if (strcmp(copy->ns, STREAM_NS_COMPONENT) != 0)
+				stanza_rename_ns(copy, inner->ns, STREAM_NS_COMPONENT);
 			sm_from_client(sm, s, copy);
 			stanza_unref(&copy);
 		}

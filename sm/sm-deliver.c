@@ -72,7 +72,12 @@ static int sm_deliver_best(struct sm *sm, const char *bare, const struct stanza 
 	return n;
 }
 
-static void sm_store_offline(struct sm *sm, const char *bare, const struct stanza *st)
+int sm_deliver_to_available(struct sm *sm, const char *bare, const struct stanza *st)
+{
+	return sm_deliver_best(sm, bare, st, true);
+}
+
+void sm_store_offline(struct sm *sm, const char *bare, const struct stanza *st)
 {
 	struct buf b = {0};
 
@@ -104,6 +109,21 @@ static void sm_deliver_message_bare(struct sm *sm, const char *bare, struct stan
 	}
 }
 
+static void sm_deliver_presence_bare(struct sm *sm, const char *bare, struct stanza *st)
+{
+	if (sm_type_is(st, NULL) || sm_type_is(st, "unavailable")) {
+		sm_deliver_best(sm, bare, st, true);
+	} else if (sm_type_is(st, "error")) {
+		sm_deliver_best(sm, bare, st, true);
+	} else if (store_account_exists(sm->store, bare) != STORE_OK) {
+		/* RFC 6121 3.1.3: no such account. */
+		if (sm_type_is(st, "subscribe") && stanza_get_attr(st, "from") != NULL)
+			sm_presence_send_type(sm, bare, stanza_get_attr(st, "from"), "unsubscribed");
+	} else {
+		sm_presence_inbound(sm, bare, st);
+	}
+}
+
 void sm_deliver(struct sm *sm, struct stanza *st)
 {
 	const char *to = stanza_get_attr(st, "to");
@@ -125,15 +145,18 @@ void sm_deliver(struct sm *sm, struct stanza *st)
 				sm_bounce(sm, st, "cancel", "service-unavailable");
 		} else if (jid.node != NULL && strcmp(st->name, "message") == 0) {
 			sm_deliver_message_bare(sm, bare, st);
-		} else if (jid.node != NULL && strcmp(st->name, "presence") == 0 &&
-			   (sm_type_is(st, NULL) || sm_type_is(st, "unavailable"))) {
-			sm_deliver_best(sm, bare, st, true);
+		} else if (jid.node != NULL && strcmp(st->name, "presence") == 0) {
+			sm_deliver_presence_bare(sm, bare, st);
 		}
-		/* Subscriptions and probes come with the roster work. */
 		goto out;
 	}
 	struct sm_session *s = sm_session_find(sm, full);
-	if (s != NULL) {
+	if (strcmp(st->name, "presence") == 0 && !sm_type_is(st, NULL) &&
+	    !sm_type_is(st, "unavailable") && !sm_type_is(st, "error")) {
+		/* RFC 6121 3.1.3: subscription presence to a full JID is for
+		 * the account. */
+		sm_deliver_presence_bare(sm, bare, st);
+	} else if (s != NULL) {
 		sm_session_deliver(sm, s, st);
 	} else if (strcmp(st->name, "message") == 0) {
 		/* RFC 6121 8.5.3.2.1: normal and chat fall back to the bare JID. */
@@ -167,7 +190,7 @@ static void sm_add_delay(struct sm *sm, struct stanza *st, int64_t stored, const
 	stanza_add_text(d, "Offline Storage", 15);
 }
 
-static void sm_flush_offline(struct sm *sm, struct sm_session *session)
+void sm_flush_offline(struct sm *sm, struct sm_session *session)
 {
 	struct store_offline_message *msgs = NULL;
 	size_t n = 0;
@@ -191,23 +214,15 @@ void sm_from_client(struct sm *sm, struct sm_session *session, struct stanza *st
 {
 	stanza_set_attr(st, "from", session->full);
 	if (strcmp(st->name, "presence") == 0) {
-		if (sm_type_is(st, NULL)) {
-			struct stanza *p = stanza_find_child(st, "priority", NULL);
-			char *text = p != NULL ? stanza_text(p) : NULL;
-			bool initial = !session->available;
-			session->priority = text != NULL ? atoi(text) : 0;
-			session->available = true;
-			free(text);
-			if (initial && session->priority >= 0)
-				sm_flush_offline(sm, session);
-		} else if (sm_type_is(st, "unavailable")) {
-			session->available = false;
-		}
-		/* Broadcast to subscribers comes with the roster work. */
+		if (stanza_get_attr(st, "to") != NULL)
+			sm_presence_outbound(sm, session, st);
+		else if (sm_type_is(st, NULL) || sm_type_is(st, "unavailable"))
+			sm_presence_broadcast(sm, session, st);
 		return;
 	}
 	/* RFC 6120 10.3: a message or iq without 'to' is handled as if it
 	 * were addressed to the sender's bare JID. */
-	stanza_set_attr(st, "to", session->bare);
+	if (stanza_get_attr(st, "to") == NULL)
+		stanza_set_attr(st, "to", session->bare);
 	sm_deliver(sm, st);
 }

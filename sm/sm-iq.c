@@ -124,6 +124,10 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 			return false;
 		return true;
 	}
+	if (strcmp(q->ns, SM_NS_ROSTER) == 0 && strcmp(q->name, "query") == 0) {
+		sm_roster_iq(sm, iq, q);
+		return true;
+	}
 	if (get && strcmp(q->ns, SM_NS_PING) == 0 && strcmp(q->name, "ping") == 0) {
 		struct stanza *res = sm_iq_result(iq);
 		sm_send(sm, res);

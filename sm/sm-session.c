@@ -48,6 +48,7 @@ static void sm_session_unlink(struct sm *sm, struct sm_session *session)
 
 static void sm_session_free(struct sm_session *s)
 {
+	stanza_unref(&s->presence);
 	free(s->full);
 	free(s->bare);
 	free(s->c2s);
@@ -102,11 +103,12 @@ static void sm_session_result(struct sm *sm, const struct stanza *iq)
 	stanza_unref(&r);
 }
 
-/* The session is gone: contacts hear it left (the roster broadcast comes
- * with the roster work; a directed-presence list is not kept yet). */
+/* The session is gone: contacts hear it left (directed presence is not
+ * tracked yet, so only subscribers and the user's other sessions). */
 static void sm_session_remove(struct sm *sm, struct sm_session *s)
 {
 	JLOG_INFO(0, "session %s (%s on %s) ended", s->full, s->sid, s->c2s);
+	sm_presence_session_gone(sm, s);
 	sm_session_unlink(sm, s);
 	sm_session_free(s);
 }
@@ -174,8 +176,9 @@ void sm_session_end_host(struct sm *sm, const char *c2s)
 	while (*p != NULL) {
 		struct sm_session *s = *p;
 		if (strcmp(s->c2s, c2s) == 0) {
-			*p = s->next;
 			JLOG_INFO(0, "session %s ended: %s went away", s->full, c2s);
+			sm_presence_session_gone(sm, s);
+			*p = s->next;
 			sm_session_free(s);
 		} else {
 			p = &s->next;

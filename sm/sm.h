@@ -11,15 +11,17 @@
  *
  * Files: main.c (start-up), sm-session.c (session table, start/end,
  * delivery to a session), sm-deliver.c (RFC 6121 delivery rules for
- * stanzas addressed to users, offline storage), sm-iq.c (the server's own
- * iq: credentials for c2s, ping, disco), sm-peers.c (which names are
- * Junction's own, from the router's watch events).
+ * stanzas addressed to users, offline storage), sm-roster.c (roster
+ * management), sm-presence.c (subscriptions, broadcast, probes), sm-iq.c
+ * (the server's own iq: credentials for c2s, ping, disco), sm-peers.c
+ * (which names are Junction's own, from the router's watch events).
  */
 #ifndef JUNCTION_SM_H
 #define JUNCTION_SM_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "config.h"
@@ -27,6 +29,7 @@
 
 #define SM_NS_SESSION "urn:junction:session:1"
 #define SM_NS_EXT "urn:junction:component:1"
+#define SM_NS_ROSTER "jabber:iq:roster"
 /* Offline messages kept per account before new ones bounce
  * (resource-constraint). */
 #define SM_OFFLINE_MAX 500
@@ -40,7 +43,9 @@ struct sm_session {
 	char *c2s;    /* the c2s instance's component name */
 	char *sid;    /* its id for the session */
 	bool available;  /* sent available presence */
+	bool interested; /* asked for the roster: gets roster pushes */
 	int priority;
+	struct stanza *presence; /* last available presence, without to/from */
 	struct sm_session *next;
 };
 
@@ -79,6 +84,29 @@ void sm_from_client(struct sm *sm, struct sm_session *session, struct stanza *st
 /* Reply to st with an error (never to an error or an iq result). */
 void sm_bounce(struct sm *sm, const struct stanza *st, const char *type, const char *condition);
 void sm_send(struct sm *sm, const struct stanza *st);
+
+/* Deliver to every available session of bare; returns how many. */
+int sm_deliver_to_available(struct sm *sm, const char *bare, const struct stanza *st);
+void sm_store_offline(struct sm *sm, const char *bare, const struct stanza *st);
+/* Deliver and forget the stored offline messages of the session's user. */
+void sm_flush_offline(struct sm *sm, struct sm_session *session);
+
+/* sm-roster.c */
+void sm_roster_iq(struct sm *sm, struct stanza *iq, struct stanza *query);
+void sm_roster_push(struct sm *sm, const char *bare, const struct store_roster_item *item,
+		    bool removed, uint64_t version);
+void sm_roster_result(struct sm *sm, struct sm_session *session, const struct stanza *iq);
+
+/* sm-presence.c */
+void sm_presence_send_type(struct sm *sm, const char *from, const char *to, const char *type);
+/* Presence a session sent with a 'to'. */
+void sm_presence_outbound(struct sm *sm, struct sm_session *session, struct stanza *st);
+/* Subscription presence and probes addressed to user (a bare JID). */
+void sm_presence_inbound(struct sm *sm, const char *user, struct stanza *st);
+/* Available or unavailable presence a session sent without 'to'. */
+void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct stanza *st);
+/* The session ends: contacts and the user's other sessions hear it. */
+void sm_presence_session_gone(struct sm *sm, struct sm_session *session);
 
 /* sm-iq.c */
 /* An iq to the server or to a user's bare JID that sm answers itself.

@@ -144,8 +144,11 @@ def test_credentials_sessions_and_delivery(router):
         # flushes offline storage, with a delay stamp.
         s.send("<message from='c2s.localhost' to='juliet@localhost'><from-client xmlns='%s' "
                "sid='j1'><presence/></from-client></message>" % NS_S)
-        got = deliveries(s, 1)
-        m = got[0][1]
+        got = deliveries(s, 2)
+        # First the user's own presence, reflected (RFC 6121 4.2.2), then
+        # the stored message.
+        assert local(got[0][1]) == 'presence' and got[0][1].get('from') == 'juliet@localhost/balcony'
+        m = got[1][1]
         assert m.get('id') == 'off1', to_string(m)
         delay = [c for c in m if c.tag == '{urn:xmpp:delay}delay']
         assert delay and delay[0].get('stamp', '').endswith('Z'), to_string(m)
@@ -205,8 +208,8 @@ def test_offline_message_survives_kill_9(router):
     start_session(s, 'juliet@localhost/r', 'k1')
     s.send("<message from='c2s.localhost' to='juliet@localhost'><from-client xmlns='%s' "
            "sid='k1'><presence/></from-client></message>" % NS_S)
-    got = deliveries(s, 1)
-    assert got[0][1].get('id') == 'keep'
-    body = [c for c in got[0][1] if local(c) == 'body']
+    got = deliveries(s, 2)
+    assert got[1][1].get('id') == 'keep'
+    body = [c for c in got[1][1] if local(c) == 'body']
     assert body and body[0].text == 'survive'
     sm.stop()

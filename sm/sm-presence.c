@@ -1,0 +1,301 @@
+/* sm-presence.c: presence subscriptions and broadcast (RFC 6121 sections
+ * 3 and 4).
+ *
+ * Outbound (a user's session sends subscribe/subscribed/unsubscribe/
+ * unsubscribed to a contact): update the user's roster item, push it, and
+ * forward the stanza from the user's bare JID. Inbound (the same types
+ * addressed to a user): update the roster and tell the user's available
+ * sessions; a subscription request that finds no available session waits
+ * in offline storage. Available and unavailable presence without 'to' is
+ * broadcast to contacts subscribed to the user and to the user's own
+ * sessions; initial presence also probes the contacts the user is
+ * subscribed to, and probes are answered with each session's last
+ * presence.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "jid.h"
+#include "log.h"
+#include "sm.h"
+#include "stanza.h"
+#include "stream.h"
+
+void sm_presence_send_type(struct sm *sm, const char *from, const char *to, const char *type)
+{
+	struct stanza *p = stanza_new("presence", STREAM_NS_COMPONENT);
+
+	stanza_set_attr(p, "from", from);
+	stanza_set_attr(p, "to", to);
+	if (type != NULL)
+		stanza_set_attr(p, "type", type);
+	sm_send(sm, p);
+	stanza_unref(&p);
+}
+
+/* Apply a subscription change to user's item for contact, creating the
+ * item when asked to, and push it. Returns the subscription before the
+ * change, or -1 when there was no item and none was created. */
+static int sm_presence_update(struct sm *sm, const char *user, const char *contact, bool create,
+			      void (*change)(struct store_roster_item *item))
+{
+	struct store_roster_item item = {0};
+	uint64_t version;
+	int have = store_roster_get_item(sm->store, user, contact, &item);
+	int before;
+
+	if (have != STORE_OK) {
+		if (!create)
+			return -1;
+		item.jid = xstrdup(contact);
+	}
+	before = (int)item.subscription | (item.ask ? 4 : 0) | (item.approved ? 8 : 0);
+	change(&item);
+	int after = (int)item.subscription | (item.ask ? 4 : 0) | (item.approved ? 8 : 0);
+	if (after != before || have != STORE_OK) {
+		if (store_roster_set_item(sm->store, user, &item, &version) == STORE_OK)
+			sm_roster_push(sm, user, &item, false, version);
+	}
+	store_roster_item_clear(&item);
+	return before;
+}
+
+static void sm_change_ask(struct store_roster_item *item)
+{
+	if (!(item->subscription & STORE_SUB_TO))
+		item->ask = true;
+}
+
+static void sm_change_approve(struct store_roster_item *item)
+{
+	item->subscription |= STORE_SUB_FROM;
+	item->approved = false;
+}
+
+static void sm_change_preapprove(struct store_roster_item *item)
+{
+	if (!(item->subscription & STORE_SUB_FROM))
+		item->approved = true;
+}
+
+static void sm_change_unsubscribe(struct store_roster_item *item)
+{
+	item->subscription &= ~STORE_SUB_TO;
+	item->ask = false;
+}
+
+static void sm_change_unsubscribed(struct store_roster_item *item)
+{
+	item->subscription &= ~STORE_SUB_FROM;
+	item->approved = false;
+}
+
+static void sm_change_subscribed_in(struct store_roster_item *item)
+{
+	if (item->ask) {
+		item->subscription |= STORE_SUB_TO;
+		item->ask = false;
+	}
+}
+
+/* Send each available session's presence of user to one contact. */
+static void sm_presence_current_to(struct sm *sm, const char *user, const char *to)
+{
+	bool any = false;
+
+	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		if (strcmp(s->bare, user) != 0 || !s->available || s->presence == NULL)
+			continue;
+		struct stanza *p = stanza_copy(s->presence);
+		stanza_set_attr(p, "from", s->full);
+		stanza_set_attr(p, "to", to);
+		sm_send(sm, p);
+		stanza_unref(&p);
+		any = true;
+	}
+	if (!any)
+		sm_presence_send_type(sm, user, to, "unavailable");
+}
+
+static bool sm_is_type(const struct stanza *st, const char *type)
+{
+	const char *t = stanza_get_attr(st, "type");
+	return t != NULL && strcmp(t, type) == 0;
+}
+
+void sm_presence_outbound(struct sm *sm, struct sm_session *session, struct stanza *st)
+{
+	const char *to = stanza_get_attr(st, "to");
+	struct jid jid;
+
+	if (jid_parse(to, -1, &jid) != JID_OK) {
+		sm_bounce(sm, st, "modify", "jid-malformed");
+		return;
+	}
+	char *contact = jid_bare_string(&jid);
+	jid_clear(&jid);
+	if (sm_is_type(st, "subscribe")) {
+		sm_presence_update(sm, session->bare, contact, true, sm_change_ask);
+	} else if (sm_is_type(st, "subscribed")) {
+		/* Approve a pending request, or pre-approve (RFC 6121 3.4). */
+		int before = sm_presence_update(sm, session->bare, contact, true,
+						sm_change_preapprove);
+		if (before >= 0 && (before & 8) == 0 && !(before & STORE_SUB_FROM)) {
+			sm_presence_update(sm, session->bare, contact, false, sm_change_approve);
+			sm_presence_send_type(sm, session->bare, contact, "subscribed");
+			sm_presence_current_to(sm, session->bare, contact);
+		}
+		goto out;
+	} else if (sm_is_type(st, "unsubscribe")) {
+		sm_presence_update(sm, session->bare, contact, false, sm_change_unsubscribe);
+	} else if (sm_is_type(st, "unsubscribed")) {
+		sm_presence_update(sm, session->bare, contact, false, sm_change_unsubscribed);
+		sm_presence_send_type(sm, session->bare, contact, "unsubscribed");
+		sm_presence_send_type(sm, session->bare, contact, "unavailable");
+		goto out;
+	} else {
+		/* Directed presence (available, unavailable, probe is not the
+		 * client's to send): forwarded as it is, from the full JID. */
+		if (!sm_is_type(st, "probe"))
+			sm_send(sm, st);
+		goto out;
+	}
+	stanza_set_attr(st, "from", session->bare);
+	stanza_set_attr(st, "to", contact);
+	sm_send(sm, st);
+out:
+	free(contact);
+}
+
+void sm_presence_inbound(struct sm *sm, const char *user, struct stanza *st)
+{
+	const char *from = stanza_get_attr(st, "from");
+	struct jid jid;
+
+	if (from == NULL || jid_parse(from, -1, &jid) != JID_OK)
+		return;
+	char *contact = jid_bare_string(&jid);
+	jid_clear(&jid);
+	stanza_set_attr(st, "from", contact);
+	if (sm_is_type(st, "probe")) {
+		struct store_roster_item item = {0};
+		if (store_roster_get_item(sm->store, user, contact, &item) == STORE_OK) {
+			if (item.subscription & STORE_SUB_FROM)
+				sm_presence_current_to(sm, user, from);
+			store_roster_item_clear(&item);
+		}
+	} else if (sm_is_type(st, "subscribe")) {
+		struct store_roster_item item = {0};
+		bool have = store_roster_get_item(sm->store, user, contact, &item) == STORE_OK;
+		if (have && (item.subscription & STORE_SUB_FROM)) {
+			sm_presence_send_type(sm, user, contact, "subscribed");
+		} else if (have && item.approved) {
+			sm_presence_update(sm, user, contact, false, sm_change_approve);
+			sm_presence_send_type(sm, user, contact, "subscribed");
+			sm_presence_current_to(sm, user, contact);
+		} else if (sm_deliver_to_available(sm, user, st) == 0) {
+			sm_store_offline(sm, user, st); /* asked again at next login */
+		}
+		if (have)
+			store_roster_item_clear(&item);
+	} else if (sm_is_type(st, "subscribed")) {
+		if (sm_presence_update(sm, user, contact, false, sm_change_subscribed_in) >= 0)
+			sm_deliver_to_available(sm, user, st);
+	} else if (sm_is_type(st, "unsubscribe")) {
+		if (sm_presence_update(sm, user, contact, false, sm_change_unsubscribed) >= 0)
+			sm_deliver_to_available(sm, user, st);
+	} else if (sm_is_type(st, "unsubscribed")) {
+		if (sm_presence_update(sm, user, contact, false, sm_change_unsubscribe) >= 0)
+			sm_deliver_to_available(sm, user, st);
+	}
+	free(contact);
+}
+
+/* Send st, from a session, to every contact with a subscription from the
+ * user, and to the user's own available sessions. */
+static void sm_presence_to_subscribers(struct sm *sm, struct sm_session *session,
+				       const struct stanza *st, bool probe)
+{
+	struct store_roster roster = {0};
+
+	if (store_roster_get(sm->store, session->bare, &roster) == STORE_OK) {
+		for (size_t i = 0; i < roster.n_items; i++) {
+			const struct store_roster_item *it = &roster.items[i];
+			if (it->subscription & STORE_SUB_FROM) {
+				struct stanza *p = stanza_copy(st);
+				stanza_set_attr(p, "from", session->full);
+				stanza_set_attr(p, "to", it->jid);
+				sm_send(sm, p);
+				stanza_unref(&p);
+			}
+			if (probe && (it->subscription & STORE_SUB_TO))
+				sm_presence_send_type(sm, session->bare, it->jid, "probe");
+		}
+		store_roster_clear(&roster);
+	}
+	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		if (strcmp(s->bare, session->bare) == 0 && (s->available || s == session)) {
+			struct stanza *p = stanza_copy(st);
+			stanza_set_attr(p, "from", session->full);
+			stanza_set_attr(p, "to", s->full);
+			sm_session_deliver(sm, s, p);
+			stanza_unref(&p);
+		}
+	}
+}
+
+void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct stanza *st)
+{
+	bool unavailable = sm_is_type(st, "unavailable");
+	bool initial = !unavailable && !session->available;
+
+	if (unavailable) {
+		if (!session->available)
+			return;
+		session->available = false;
+		stanza_unref(&session->presence);
+	} else {
+		struct stanza *p = stanza_find_child(st, "priority", NULL);
+		char *text = p != NULL ? stanza_text(p) : NULL;
+		session->priority = text != NULL ? atoi(text) : 0;
+		free(text);
+		session->available = true;
+		stanza_unref(&session->presence);
+		session->presence = stanza_copy(st);
+		stanza_set_attr(session->presence, "from", NULL);
+		stanza_set_attr(session->presence, "to", NULL);
+	}
+	sm_presence_to_subscribers(sm, session, st, initial);
+	if (initial && session->priority >= 0)
+		sm_flush_offline(sm, session);
+}
+
+void sm_presence_session_gone(struct sm *sm, struct sm_session *session)
+{
+	if (!session->available)
+		return;
+	struct stanza *p = stanza_new("presence", STREAM_NS_COMPONENT);
+	stanza_set_attr(p, "type", "unavailable");
+	session->available = false;
+	/* Its own connection is gone: only contacts and other sessions. */
+	struct store_roster roster = {0};
+	if (store_roster_get(sm->store, session->bare, &roster) == STORE_OK) {
+		for (size_t i = 0; i < roster.n_items; i++) {
+			if (roster.items[i].subscription & STORE_SUB_FROM) {
+				stanza_set_attr(p, "from", session->full);
+				stanza_set_attr(p, "to", roster.items[i].jid);
+				sm_send(sm, p);
+			}
+		}
+		store_roster_clear(&roster);
+	}
+	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		if (s != session && s->available && strcmp(s->bare, session->bare) == 0) {
+			stanza_set_attr(p, "from", session->full);
+			stanza_set_attr(p, "to", s->full);
+			sm_session_deliver(sm, s, p);
+		}
+	}
+	stanza_unref(&p);
+}
