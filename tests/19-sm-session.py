@@ -213,3 +213,87 @@ def test_offline_message_survives_kill_9(router):
     body = [c for c in got[1][1] if local(c) == 'body']
     assert body and body[0].text == 'survive'
     sm.stop()
+
+
+def from_client(s, sid, xml):
+    s.send("<message from='c2s.localhost' to='localhost'><from-client xmlns='%s' sid='%s'>"
+           "%s</from-client></message>" % (NS_S, sid, xml))
+
+
+def roster_items(el):
+    q = list(el)[0]
+    return {i.get('jid'): (i.get('subscription'), i.get('ask')) for i in q}
+
+
+@pytest.mark.timeout(90)
+def test_roster_and_subscription_handshake(router):
+    r = router()
+    adduser(r, 'juliet@localhost', 'pencil')
+    adduser(r, 'romeo@localhost', 'dagger')
+    sm = Sm(r)
+    try:
+        s = c2s(r)
+        time.sleep(0.5)
+        start_session(s, 'juliet@localhost/j', 'j')
+        start_session(s, 'romeo@localhost/r', 'r')
+        NSC = 'jabber:component:accept'
+        # juliet gets her (empty) roster and becomes available.
+        from_client(s, 'j', "<iq xmlns='%s' type='get' id='rg'><query xmlns='jabber:iq:roster'/></iq>" % NSC)
+        res = deliveries(s, 1)[0][1]
+        assert res.get('type') == 'result' and roster_items(res) == {}, to_string(res)
+        from_client(s, 'j', "<presence xmlns='%s'/>" % NSC)
+        deliveries(s, 1)  # her own presence, reflected
+
+        # She adds romeo with a name and a group: result and a push.
+        from_client(s, 'j', "<iq xmlns='%s' type='set' id='rs'><query xmlns='jabber:iq:roster'>"
+                    "<item jid='Romeo@localhost' name='R'><group>Friends</group></item></query></iq>" % NSC)
+        got = [d[1] for d in deliveries(s, 2)]
+        push = [g for g in got if g.get('type') == 'set'][0]
+        item = list(list(push)[0])[0]
+        assert (item.get('jid'), item.get('name'), item.get('subscription')) == ('romeo@localhost', 'R', 'none')
+        assert [g.text for g in item] == ['Friends']
+
+        # She asks for his presence: push with ask, request waits for romeo.
+        from_client(s, 'j', "<presence xmlns='%s' to='romeo@localhost' type='subscribe'/>" % NSC)
+        push = deliveries(s, 1)[0][1]
+        assert roster_items(push) == {'romeo@localhost': ('none', 'subscribe')}, to_string(push)
+        time.sleep(0.3)
+        # romeo comes online: the stored request reaches him.
+        from_client(s, 'r', "<presence xmlns='%s'/>" % NSC)
+        got = [d for d in deliveries(s, 2)]
+        req = [g[1] for g in got if g[1].get('type') == 'subscribe']
+        assert req and req[0].get('from') == 'juliet@localhost' and got[1][0] == 'r', got
+        # He approves: juliet's item becomes 'to', she gets his presence.
+        from_client(s, 'r', "<presence xmlns='%s' to='juliet@localhost' type='subscribed'/>" % NSC)
+        got = deliveries(s, 3)
+        by = {(d[0], local(d[1]), d[1].get('type')): d[1] for d in got}
+        assert ('j', 'iq', 'set') in by, got
+        assert roster_items(by[('j', 'iq', 'set')]) == {'romeo@localhost': ('to', None)}
+        assert ('j', 'presence', 'subscribed') in by
+        assert ('j', 'presence', None) in by and by[('j', 'presence', None)].get('from') == 'romeo@localhost/r'
+
+        # romeo changes his status: juliet (subscribed to him) hears it.
+        from_client(s, 'r', "<presence xmlns='%s'><show>away</show></presence>" % NSC)
+        got = deliveries(s, 2)
+        to_j = [d[1] for d in got if d[0] == 'j']
+        assert to_j and [c.text for c in to_j[0] if local(c) == 'show'] == ['away'], got
+
+        # Removing the item cancels the subscription both ways.
+        from_client(s, 'j', "<iq xmlns='%s' type='set' id='rm'><query xmlns='jabber:iq:roster'>"
+                    "<item jid='romeo@localhost' subscription='remove'/></query></iq>" % NSC)
+        got = deliveries(s, 2)
+        push = [d[1] for d in got if d[1].get('type') == 'set'][0]
+        assert roster_items(push) == {'romeo@localhost': ('remove', None)}
+        from_client(s, 'j', "<iq xmlns='%s' type='get' id='rg2'><query xmlns='jabber:iq:roster'/></iq>" % NSC)
+        res = None
+        while res is None:
+            d = deliveries(s, 1)[0][1]
+            res = d if d.get('id') == 'rg2' else None
+        assert roster_items(res) == {}, to_string(res)
+        # A roster query for someone else's roster is refused.
+        a = connect_component(r, 'a.localhost')
+        reply = ask(a, iq('get', 'other', "<query xmlns='jabber:iq:roster'/>", to='juliet@localhost',
+                          frm='x@a.localhost'), 'other')
+        assert stanza_error(reply) == ('cancel', 'service-unavailable'), to_string(reply)
+    finally:
+        sm.stop()
