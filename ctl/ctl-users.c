@@ -32,7 +32,7 @@ static volatile sig_atomic_t ctl_users_echo_off;
 static void ctl_users_on_signal(int sig)
 {
 	if (ctl_users_echo_off)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &ctl_users_saved_tty);
+		tcsetattr(STDIN_FILENO, TCSANOW, &ctl_users_saved_tty);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -66,14 +66,14 @@ static char *ctl_users_read_line(void)
 	return line;
 }
 
-/* Prompt on the terminal with echo off. */
+/* Prompt on the terminal with echo off. Echo goes off before the prompt
+ * is shown, so nothing typed in answer to it is echoed or, by the flush
+ * that switching modes does, discarded. */
 static char *ctl_users_prompt(const char *prompt)
 {
 	struct termios quiet;
 	char *line;
 
-	fprintf(stderr, "%s", prompt);
-	fflush(stderr);
 	if (tcgetattr(STDIN_FILENO, &ctl_users_saved_tty) == 0) {
 		quiet = ctl_users_saved_tty;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
@@ -84,9 +84,12 @@ static char *ctl_users_prompt(const char *prompt)
 		ctl_users_echo_off = 1;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
 	line = ctl_users_read_line();
 	if (ctl_users_echo_off) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &ctl_users_saved_tty);
+		/* TCSANOW: keep what was typed ahead (the confirmation line). */
+		tcsetattr(STDIN_FILENO, TCSANOW, &ctl_users_saved_tty);
 		ctl_users_echo_off = 0;
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import pty
+import select
 import sqlite3
 import subprocess
 import threading
@@ -225,6 +226,8 @@ def test_password_prompt_on_a_terminal_without_echo(conf):
         nonlocal seen
         deadline = time.monotonic() + 20
         while text not in seen and time.monotonic() < deadline:
+            if not select.select([master], [], [], 0.2)[0]:
+                continue
             try:
                 seen += os.read(master, 1024)
             except OSError:
@@ -236,14 +239,14 @@ def test_password_prompt_on_a_terminal_without_echo(conf):
     read_until(b'Again: ')
     os.write(master, b'typed-secret\n')
     assert p.wait(30) == 0
-    try:
-        while True:
+    while select.select([master], [], [], 0.2)[0]:
+        try:
             chunk = os.read(master, 1024)
-            if not chunk:
-                break
-            seen += chunk
-    except OSError:
-        pass
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
     os.close(master)
     assert b'typed-secret' not in seen  # not echoed
     assert password_matches(conf, 'tty@localhost', 'typed-secret')
