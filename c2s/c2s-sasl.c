@@ -12,7 +12,6 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,7 +279,8 @@ static int c2s_sasl_plain_step(struct c2s_sasl *s, const unsigned char *in, size
 	size_t zlen = (size_t)(nul1 - in), clen = (size_t)(nul2 - nul1 - 1);
 	size_t plen = len - (size_t)(nul2 + 1 - in);
 	if (clen == 0 || plen == 0)
-		return c2s_sasl_fail(s, C2S_SASL_MALFORMED_REQUEST, "PLAIN with empty authcid or password");
+		return c2s_sasl_fail(s, C2S_SASL_MALFORMED_REQUEST,
+				     "PLAIN with empty authcid or password");
 	/* utf8_valid also refuses a third NUL inside the password. */
 	if (!c2s_sasl_utf8_valid(in, zlen) || !c2s_sasl_utf8_valid(nul1 + 1, clen) ||
 	    !c2s_sasl_utf8_valid(nul2 + 1, plen))

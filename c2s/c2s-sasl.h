@@ -27,9 +27,9 @@ struct buf;
 struct c2s_sasl;
 
 enum c2s_sasl_result {
-	C2S_SASL_SUCCESS = 0,          /* authenticated: send <success/> carrying out (may be empty) */
+	C2S_SASL_SUCCESS = 0,          /* authenticated: <success/> carrying out (may be empty) */
 	C2S_SASL_CONTINUE = 1,         /* send out as <challenge/>; feed the <response/> to step */
-	C2S_SASL_NEED_CREDENTIALS = 2, /* fetch credentials for c2s_sasl_username(), then set them */
+	C2S_SASL_NEED_CREDENTIALS = 2, /* fetch c2s_sasl_username()'s credentials, then set them */
 	/* Failures, each one RFC 6120 section 6.5 condition (c2s_sasl_condition()). */
 	C2S_SASL_NOT_AUTHORIZED = -1,
 	C2S_SASL_INVALID_AUTHZID = -2,

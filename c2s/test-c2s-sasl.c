@@ -2,9 +2,12 @@
  * written here from RFC 5802 (its own Hi(), proof and signature check) so that the server is
  * not only checked against itself. sm is played by a table of accounts.
  */
-#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "c2s-sasl.h"
@@ -33,8 +36,10 @@ static const struct scram_credentials *sm_lookup(const char *username, enum scra
 		if (username == NULL || strcmp(a->name, username) != 0)
 			continue;
 		if (!a->made) {
-			CHECK(scram_credentials_new(SCRAM_SHA1, a->password, 4096, &a->cred[0]) == 0);
-			CHECK(scram_credentials_new(SCRAM_SHA256, a->password, 4096, &a->cred[1]) == 0);
+			CHECK(scram_credentials_new(SCRAM_SHA1, a->password, 4096, &a->cred[0]) ==
+			      0);
+			CHECK(scram_credentials_new(SCRAM_SHA256, a->password, 4096, &a->cred[1]) ==
+			      0);
 			a->made = true;
 		}
 		return &a->cred[hash == SCRAM_SHA1 ? 0 : 1];
@@ -667,7 +672,8 @@ static void test_scram_final_malformed(void)
 static void test_scram_final_truncated(void)
 {
 	struct c2s_sasl_config cfg = test_config();
-	struct client c = {.hash = SCRAM_SHA256, .gs2 = "n,,", .user = "juliet", .password = "pencil"};
+	struct client c = {.hash = SCRAM_SHA256, .gs2 = "n,,", .user = "juliet",
+			   .password = "pencil"};
 	struct buf out = {0}, msg = {0}, full = {0};
 	size_t failures = 0, tries = 0;
 
@@ -826,7 +832,8 @@ static void test_bad_credentials(void)
 	c2s_sasl_free(&s);
 	/* At exactly the floor it works. */
 	struct scram_credentials floor_cred;
-	CHECK(scram_credentials_new(SCRAM_SHA256, "pencil", SCRAM_MIN_ITERATIONS, &floor_cred) == 0);
+	CHECK(scram_credentials_new(SCRAM_SHA256, "pencil", SCRAM_MIN_ITERATIONS, &floor_cred) ==
+	      0);
 	CHECK(c2s_sasl_new("SCRAM-SHA-256", &cfg, &tls, &s) == 0);
 	CHECK(step_str(s, "n,,n=juliet,r=abc", &out) == NEED);
 	CHECK(c2s_sasl_set_credentials(s, &floor_cred, &out) == C2S_SASL_CONTINUE);
@@ -936,7 +943,8 @@ static void test_plain_no_initial_response(void)
 static void test_scram_out_of_turn(void)
 {
 	struct c2s_sasl_config cfg = test_config();
-	struct client c = {.hash = SCRAM_SHA1, .gs2 = "n,,", .user = "juliet", .password = "pencil"};
+	struct client c = {.hash = SCRAM_SHA1, .gs2 = "n,,", .user = "juliet",
+			   .password = "pencil"};
 	struct c2s_sasl *s;
 	struct buf out = {0}, msg = {0};
 
@@ -1150,6 +1158,140 @@ static void test_tls_from_null(void)
 	CHECK(!tls.active && tls.exporter_len == 0 && tls.server_end_point_len == 0);
 }
 
+/* ---- channel binding from a real TLS connection ----------------------------------------- */
+
+/* A throwaway P-256 key and self-signed certificate in dir. */
+static int make_cert(const char *dir, char *cert, char *key, size_t cap)
+{
+	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
+	EVP_PKEY *pkey = NULL;
+	X509 *x = X509_new();
+	FILE *f = NULL;
+	int ret = -1;
+
+	snprintf(cert, cap, "%s/cert.pem", dir);
+	snprintf(key, cap, "%s/key.pem", dir);
+	if (kctx == NULL || x == NULL || EVP_PKEY_keygen_init(kctx) != 1 ||
+	    EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx, NID_X9_62_prime256v1) != 1 ||
+	    EVP_PKEY_keygen(kctx, &pkey) != 1)
+		goto out;
+	X509_NAME *name = X509_get_subject_name(x);
+	if (X509_set_version(x, 2) != 1 || ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -60) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 3600) == NULL || X509_set_pubkey(x, pkey) != 1 ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+				       (const unsigned char *)"example.com", -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, name) != 1 || X509_sign(x, pkey, EVP_sha256()) <= 0)
+		goto out;
+	if ((f = fopen(cert, "w")) == NULL || PEM_write_X509(f, x) != 1 || fclose(f) != 0)
+		goto out;
+	if ((f = fopen(key, "w")) == NULL ||
+	    PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) != 1 || fclose(f) != 0)
+		goto out;
+	f = NULL;
+	ret = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(kctx);
+	return ret;
+}
+
+/* Shuttle ciphertext between the two ends until both finish the handshake. */
+static bool handshake(struct tls *server, struct tls *client)
+{
+	struct buf b = {0};
+	for (int i = 0; i < 20; i++) {
+		if (tls_handshake_done(server) && tls_handshake_done(client))
+			break;
+		buf_reset(&b);
+		if (tls_take_ciphertext(client, &b) > 0 &&
+		    tls_feed_ciphertext(server, b.data, b.len) != TLS_OK)
+			break;
+		buf_reset(&b);
+		if (tls_take_ciphertext(server, &b) > 0 &&
+		    tls_feed_ciphertext(client, b.data, b.len) != TLS_OK)
+			break;
+	}
+	buf_free(&b);
+	return tls_handshake_done(server) && tls_handshake_done(client);
+}
+
+/* SCRAM-SHA-256-PLUS with the channel binding each end computes from its own side of one
+ * connection; the other connection's binding must not do. */
+static void test_real_tls_channel_binding(void)
+{
+	char dir[] = "/tmp/junction-test-sasl-XXXXXX", cert[128], key[128], err[256];
+	struct tls_ctx *sctx = NULL, *cctx = NULL;
+	struct tls *srv[2] = {NULL, NULL}, *cli[2] = {NULL, NULL};
+	static const char *const types[] = {"tls-exporter", "tls-server-end-point"};
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(make_cert(dir, cert, key, sizeof(cert)) == 0);
+	CHECK(tls_ctx_new_server(cert, key, &sctx, err, sizeof(err)) == TLS_OK);
+	CHECK(tls_ctx_new_client(NULL, false, &cctx, err, sizeof(err)) == TLS_OK);
+	for (int k = 0; k < 2 && sctx != NULL && cctx != NULL; k++) {
+		srv[k] = tls_new(sctx, true, NULL);
+		cli[k] = tls_new(cctx, false, "example.com");
+		CHECK(srv[k] != NULL && cli[k] != NULL && handshake(srv[k], cli[k]));
+	}
+	if (cli[1] == NULL || !tls_handshake_done(cli[1]))
+		goto out;
+
+	struct c2s_sasl_tls info;
+	const char *names[C2S_SASL_MAX_MECHANISMS];
+	struct c2s_sasl_config cfg = test_config();
+	c2s_sasl_tls_from(srv[0], &info);
+	CHECK(info.active && info.exporter_len == 32 && info.server_end_point_len == 32);
+	CHECK(c2s_sasl_mechanisms(&cfg, &info, names) == 5);
+	for (int t = 0; t < 2; t++) {
+		for (int conn = 0; conn < 2; conn++) {
+			unsigned char cb[TLS_CHANNEL_BINDING_MAX];
+			size_t cb_len = 0;
+			struct c2s_sasl *s = NULL;
+			int r;
+			struct buf msg = {0}, out = {0};
+			struct client c = {.hash = SCRAM_SHA256, .user = "juliet",
+					   .password = "pencil"};
+			c.gs2 = t == 0 ? "p=tls-exporter,," : "p=tls-server-end-point,,";
+			CHECK(tls_channel_binding(cli[conn], types[t], cb, sizeof(cb), &cb_len) ==
+			      TLS_OK);
+			c.cb = cb;
+			c.cb_len = cb_len;
+			CHECK(c2s_sasl_new("SCRAM-SHA-256-PLUS", &cfg, &info, &s) == 0);
+			client_first(&c, &msg);
+			CHECK(step_str(s, msg.data, &out) == NEED);
+			r = c2s_sasl_set_credentials(s, sm_lookup("juliet", SCRAM_SHA256), &out);
+			CHECK(r == C2S_SASL_CONTINUE);
+			CHECK(client_final(&c, out.data, &msg) == 0);
+			r = step_str(s, msg.data, &out);
+			/* The certificate is the same on both connections, the exporter is not. */
+			if (conn == 0 || t == 1) {
+				CHECK(r == OK);
+				CHECK(client_check_server(&c, out.data));
+			} else {
+				CHECK(r == NOT_AUTH);
+			}
+			c2s_sasl_free(&s);
+			client_clear(&c);
+			buf_free(&msg);
+			buf_free(&out);
+		}
+	}
+out:
+	for (int k = 0; k < 2; k++) {
+		tls_free(&srv[k]);
+		tls_free(&cli[k]);
+	}
+	tls_ctx_free(&sctx);
+	tls_ctx_free(&cctx);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+}
+
 static const struct test tests[] = {
 	TEST(test_scram_exchanges),
 	TEST(test_scram_channel_binding_reported),
@@ -1169,6 +1311,7 @@ static const struct test tests[] = {
 	TEST(test_conditions),
 	TEST(test_xmpp_base64),
 	TEST(test_tls_from_null),
+	TEST(test_real_tls_channel_binding),
 	{NULL, NULL},
 };
 

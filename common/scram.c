@@ -118,8 +118,8 @@ int scram_credentials_new(enum scram_hash hash, const char *password, unsigned i
 }
 
 bool scram_verify_proof(const struct scram_credentials *cred, const char *auth_message,
-			size_t auth_message_len, const unsigned char *client_proof, size_t proof_len,
-			unsigned char *server_signature_r)
+			size_t auth_message_len, const unsigned char *client_proof,
+			size_t proof_len, unsigned char *server_signature_r)
 {
 	size_t hlen = scram_hash_len(cred->hash);
 	unsigned char client_signature[SCRAM_MAX_KEY], client_key[SCRAM_MAX_KEY];

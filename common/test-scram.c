@@ -121,17 +121,18 @@ static void test_verify_rejects(void)
 
 		test_vector_setup(v, &cred, &am);
 		long proof_len = test_decode(v->proof_b64, proof);
+		size_t plen = (size_t)proof_len;
 		CHECK(proof_len == (long)cred.key_len);
 		for (long bit = 0; bit < proof_len * 8; bit++) {
 			proof[bit / 8] ^= (unsigned char)(1u << (bit % 8));
-			if (scram_verify_proof(&cred, am.data, am.len, proof, (size_t)proof_len, sig))
+			if (scram_verify_proof(&cred, am.data, am.len, proof, plen, sig))
 				accepted++;
 			proof[bit / 8] ^= (unsigned char)(1u << (bit % 8));
 		}
 		CHECK(accepted == 0);
 		CHECK(scram_verify_proof(&cred, am.data, am.len, proof, (size_t)proof_len, sig));
-		CHECK(!scram_verify_proof(&cred, am.data, am.len, proof, (size_t)proof_len - 1, sig));
-		CHECK(!scram_verify_proof(&cred, am.data, am.len - 1, proof, (size_t)proof_len, sig));
+		CHECK(!scram_verify_proof(&cred, am.data, am.len, proof, plen - 1, sig));
+		CHECK(!scram_verify_proof(&cred, am.data, am.len - 1, proof, plen, sig));
 		am.data[0] = 'N';
 		CHECK(!scram_verify_proof(&cred, am.data, am.len, proof, (size_t)proof_len, sig));
 		buf_free(&am);
@@ -293,6 +294,13 @@ static void test_base64_bad(void)
 		"Zm9 ",      /* space inside */
 		"Zm-v",      /* URL-safe alphabet */
 		"Zm_v",      /* URL-safe alphabet */
+		"Zm,v",      /* neighbours of '+' and '/' */
+		"Zm.v",
+		"Zm*v",
+		"Zm9\x7b",    /* '{' after 'z' */
+		"Zm@v",      /* '@' before 'A' */
+		"Zm`v",      /* '`' before 'a' */
+		"Zm:v",      /* ':' after '9' */
 		"Zm9\x80",   /* non-ASCII */
 		"=Zm9",      /* padding first */
 	};
