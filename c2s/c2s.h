@@ -46,6 +46,9 @@
 /* How long sm has to answer a credentials or session request before the
  * client gets temporary-auth-failure (SASL) or internal-server-error (bind). */
 #define C2S_SM_TIMEOUT_MS 10000
+/* A client whose output queue (TLS included) holds more than this does not
+ * read what it is sent: it is disconnected rather than buffered for. */
+#define C2S_CLIENT_QUEUE_LIMIT (1024 * 1024)
 /* How long a closing client's output may take to flush. */
 #define C2S_LINGER_MS 2000
 /* Bytes of plaintext read from TLS at a time. */

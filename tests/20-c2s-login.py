@@ -18,6 +18,22 @@ def _no_verify():
     return ctx
 
 
+def _no_channel_binding(c):
+    """slixmpp 1.8.3 knows only tls-unique, which TLS 1.3 lacks; seeing -PLUS
+    offered it then sends the gs2 flag 'y' ("I could bind, the server
+    can't"), which c2s rightly refuses as a downgrade (RFC 5802 section 6).
+    Tell it that it has no channel binding, so it sends 'n'."""
+    fm = c['feature_mechanisms']
+    creds = fm.sasl_callback
+
+    def no_cb(required, optional):
+        result = creds(required, optional)
+        if 'channel_binding' in result:
+            result['channel_binding'] = None
+        return result
+    fm.sasl_callback = no_cb
+
+
 def run_client(port, password='r0meo', mech=None, use_ssl=False, user='juliet',
                body='hello bot', timeout=20):
     """Log in with slixmpp; on session start send `body` to the echo bot and
@@ -29,19 +45,7 @@ def run_client(port, password='r0meo', mech=None, use_ssl=False, user='juliet',
     async def main():
         c = ClientXMPP('%s@localhost/slix' % user, password, sasl_mech=mech)
         c.ssl_context = _no_verify()
-        # slixmpp 1.8.3 knows only tls-unique, which TLS 1.3 lacks; seeing
-        # -PLUS offered it then sends the gs2 flag 'y' ("I could bind, the
-        # server can't"), which c2s rightly refuses as a downgrade (RFC 5802
-        # section 6). Tell it that it has no channel binding, so it sends 'n'.
-        fm = c['feature_mechanisms']
-        creds = fm.sasl_callback
-
-        def no_cb(required, optional):
-            result = creds(required, optional)
-            if 'channel_binding' in result:
-                result['channel_binding'] = None
-            return result
-        fm.sasl_callback = no_cb
+        _no_channel_binding(c)
         done = asyncio.Event()
         gone = asyncio.Event()
 
