@@ -11,14 +11,19 @@
  *
  * From sm come <deliver/> envelopes (a stanza for a client's session) and
  * action='end' (sm ended a session, e.g. a conflicting bind elsewhere).
+ * Both are accepted only from names that trusted streams hold (the watch
+ * extension, docs/components.md section 3): a third-party component could
+ * otherwise inject stanzas into any session.
  *
- * Client stanzas all travel to sm wrapped in <from-client/>, with or without
- * 'to': the router only lets a stream send stanzas 'from' a domain it bound
- * (docs/components.md section 2, rule 6) and the user's domain is bound by
- * sm, not c2s, so a stanza from juliet@example.org/balcony sent by c2s itself
- * would bounce with 'forbidden'. sm routes a wrapped stanza that has a 'to'
- * on the client's behalf. C2S_ROUTE_DIRECT switches to the direct path of
- * the design once the router lets trusted streams send from served domains.
+ * docs/components.md section 6 sends messages and iqs that have a 'to'
+ * straight to the router, and presence and 'to'-less stanzas to sm wrapped
+ * in <from-client/>. For now every client stanza is wrapped: the router only
+ * lets a stream send stanzas 'from' a domain it bound (section 2, rule 6)
+ * and the user's domain is bound by sm, not c2s, so a stanza from
+ * juliet@example.org/balcony sent by c2s itself would bounce with
+ * 'forbidden'. sm then handles the wrapped stanza with a 'to' on the
+ * client's behalf. Set C2S_ROUTE_DIRECT to 1 once the router lets trusted
+ * streams send from served domains.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +39,66 @@
 
 #define C2S_ROUTE_DIRECT 0
 
+#define C2S_NS_COMPONENT_EXT "urn:junction:component:1"
+
+static void c2s_sm_peers_clear(struct c2s *c2s)
+{
+	for (struct c2s_peer *p = c2s->peers, *next; p != NULL; p = next) {
+		next = p->next;
+		free(p->name);
+		free(p);
+	}
+	c2s->peers = NULL;
+}
+
+static struct c2s_peer **c2s_sm_peer_find(struct c2s *c2s, const char *name)
+{
+	struct c2s_peer **pp = &c2s->peers;
+
+	while (*pp != NULL && strcmp((*pp)->name, name) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* A watch event: <presence from=NAME><bound|unbound trusted=.../></presence>. */
+static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
+{
+	const char *name = stanza_get_attr(st, "from");
+	const struct stanza *ev = stanza_child_element(st, 0);
+
+	if (name == NULL || ev == NULL || strcmp(ev->ns, C2S_NS_COMPONENT_EXT) != 0)
+		return;
+	const char *trusted = stanza_get_attr(ev, "trusted");
+	if (trusted == NULL || strcmp(trusted, "true") != 0)
+		return;
+	struct c2s_peer **pp = c2s_sm_peer_find(c2s, name);
+	if (strcmp(ev->name, "bound") == 0) {
+		if (*pp == NULL) {
+			*pp = xcalloc(1, sizeof(**pp));
+			(*pp)->name = xstrdup(name);
+		}
+		(*pp)->holders++;
+	} else if (strcmp(ev->name, "unbound") == 0 && *pp != NULL && --(*pp)->holders == 0) {
+		struct c2s_peer *p = *pp;
+		*pp = p->next;
+		free(p->name);
+		free(p);
+	}
+}
+
 static void c2s_sm_ready(struct component *component, void *ctx)
 {
 	struct c2s *c2s = ctx;
 	(void)component;
+
+	/* The router reports every name bound now, then each change. */
+	c2s_sm_peers_clear(c2s);
+	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+	stanza_set_attr(iq, "type", "set");
+	stanza_set_attr(iq, "id", "c2s-watch");
+	stanza_add_child(iq, "watch", C2S_NS_COMPONENT_EXT);
+	(void)c2s_sm_send(c2s, iq);
+	stanza_unref(&iq);
 	JLOG_INFO(0, "linked to the router as %s", c2s->name);
 }
 
@@ -132,7 +193,8 @@ void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
 	struct c2s *c2s = client->c2s;
 	struct stanza *out;
 
-	if (C2S_ROUTE_DIRECT && stanza_get_attr(st, "to") != NULL) {
+	if (C2S_ROUTE_DIRECT && stanza_get_attr(st, "to") != NULL &&
+	    strcmp(st->name, "presence") != 0) {
 		out = stanza_copy(st);
 	} else {
 		char *bare = xstrdup(client->full_jid);
@@ -177,16 +239,17 @@ static struct c2s_client *c2s_sm_client_by_sid(struct c2s *c2s, const char *sid)
 	return c;
 }
 
-/* Does st come from a domain this deployment serves (that is, from sm:
- * the router lets only the stream that bound a name send from it)? */
-static bool c2s_sm_from_served(struct c2s *c2s, const struct stanza *st)
+/* Does st come from one of Junction's own processes? The router lets only
+ * a stream that bound a name send from it, and says which streams are
+ * trusted in its watch events. */
+static bool c2s_sm_from_trusted(struct c2s *c2s, const struct stanza *st)
 {
 	const char *from = stanza_get_attr(st, "from");
 	struct jid j;
 
 	if (from == NULL || jid_parse(from, -1, &j) != JID_OK)
 		return false;
-	bool ok = c2s_serves(c2s, j.domain);
+	bool ok = *c2s_sm_peer_find(c2s, j.domain) != NULL;
 	jid_clear(&j);
 	return ok;
 }
@@ -237,7 +300,7 @@ static void c2s_sm_on_request(struct c2s *c2s, struct stanza *st)
 		c2s_sm_reply_error(c2s, st, "cancel", "service-unavailable");
 		return;
 	}
-	if (!c2s_sm_from_served(c2s, st)) {
+	if (!c2s_sm_from_trusted(c2s, st)) {
 		c2s_sm_reply_error(c2s, st, "cancel", "forbidden");
 		return;
 	}
@@ -289,6 +352,9 @@ static void c2s_sm_stanza(struct component *component, struct stanza *st, void *
 	const char *type = stanza_get_attr(st, "type");
 	(void)component;
 
+	JLOG_DEBUG(0, "from the router: <%s type='%s' from='%s' id='%s'>", st->name,
+		   type ? type : "", stanza_get_attr(st, "from") ? stanza_get_attr(st, "from") : "",
+		   stanza_get_attr(st, "id") ? stanza_get_attr(st, "id") : "");
 	if (strcmp(st->name, "iq") == 0) {
 		if (type != NULL && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0))
 			c2s_sm_on_reply(c2s, st);
@@ -298,11 +364,16 @@ static void c2s_sm_stanza(struct component *component, struct stanza *st, void *
 	}
 	if (strcmp(st->name, "message") == 0 && (type == NULL || strcmp(type, "error") != 0)) {
 		struct stanza *d = stanza_find_child(st, "deliver", C2S_NS_SESSION);
-		if (d != NULL && c2s_sm_from_served(c2s, st))
+		if (d != NULL && c2s_sm_from_trusted(c2s, st))
 			c2s_sm_on_deliver(c2s, d);
 		return;
 	}
-	/* Presence (watch) and bounced stanzas: nothing to do in milestone 1. */
+	if (strcmp(st->name, "presence") == 0) {
+		const char *to = stanza_get_attr(st, "to");
+		if (to != NULL && strcmp(to, c2s->name) == 0)
+			c2s_sm_peer_event(c2s, st);
+	}
+	/* Bounced stanzas: nothing to do in milestone 1. */
 }
 
 static const struct component_callbacks c2s_sm_callbacks = {
@@ -330,4 +401,5 @@ int c2s_sm_start(struct c2s *c2s)
 void c2s_sm_stop(struct c2s *c2s)
 {
 	component_stop(&c2s->component);
+	c2s_sm_peers_clear(c2s);
 }

@@ -62,6 +62,12 @@ struct tls;
 struct tls_ctx;
 struct c2s_throttle;
 
+struct c2s_peer {
+	char *name;
+	unsigned holders; /* trusted streams holding it (shared names have several) */
+	struct c2s_peer *next;
+};
+
 enum c2s_client_state {
 	C2S_CLIENT_HEADER,  /* waiting for a stream header (first, or after a restart) */
 	C2S_CLIENT_OPEN,    /* header answered, features sent */
@@ -133,6 +139,9 @@ struct c2s {
 	uv_timer_t timer;
 	uv_signal_t sig_term, sig_int;
 	char *name; /* the component name */
+	/* Names bound by trusted streams (Junction's own processes), from the
+	 * router's watch events: only they may send <deliver/> and action='end'. */
+	struct c2s_peer *peers;
 	const char *const *domains;
 	size_t n_domains;
 	bool require_tls;

@@ -1,0 +1,70 @@
+"""junction-c2s with the real junction-sm (not the fake one): two users
+created with junctionctl log in with slixmpp and exchange a message, both
+on the one sm instance."""
+
+import asyncio
+import importlib.util
+import os
+
+import pytest
+
+from conftest import BUILD_DIR
+from fake_sm import C2SProcess
+
+_here = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location('sm_session', os.path.join(_here, '19-sm-session.py'))
+sm_session = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sm_session)
+_login = importlib.util.spec_from_file_location('c2s_login', os.path.join(_here, '20-c2s-login.py'))
+c2s_login = importlib.util.module_from_spec(_login)
+_login.loader.exec_module(c2s_login)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(not os.access(os.path.join(BUILD_DIR, 'junction-sm'), os.X_OK),
+                    reason='junction-sm not built')
+def test_two_users_chat_through_real_sm(router):
+    from slixmpp import ClientXMPP
+
+    r = router()
+    sm_session.adduser(r, 'juliet@localhost', 'r0meo')
+    sm_session.adduser(r, 'romeo@localhost', 'jul1et')
+    c2s = C2SProcess(r, r.workdir)
+    sm = sm_session.Sm(r)
+    try:
+        c2s.start()
+        got = {}
+
+        async def main():
+            clients, ready, done = [], asyncio.Event(), asyncio.Event()
+            started = set()
+            for user, pw in (('juliet', 'r0meo'), ('romeo', 'jul1et')):
+                c = ClientXMPP('%s@localhost/chat' % user, pw, sasl_mech='SCRAM-SHA-256')
+                c.ssl_context = c2s_login._no_verify()
+                c2s_login._no_channel_binding(c)
+
+                def on_session(_e, user=user, c=c):
+                    c.send_presence()
+                    started.add(user)
+                    if len(started) == 2:
+                        ready.set()
+
+                def on_message(m, user=user):
+                    if m['body']:
+                        got[user] = (str(m['from']), m['body'])
+                        done.set()
+                c.add_event_handler('session_start', on_session)
+                c.add_event_handler('message', on_message)
+                c.connect(('127.0.0.1', c2s.port))
+                clients.append(c)
+            await asyncio.wait_for(ready.wait(), 30)
+            clients[0].send_message(mto='romeo@localhost', mbody='wherefore', mtype='chat')
+            await asyncio.wait_for(done.wait(), 20)
+            for c in clients:
+                c.disconnect()
+            await asyncio.sleep(0.5)
+        asyncio.run(main())
+        assert got.get('romeo') == ('juliet@localhost/chat', 'wherefore'), got
+    finally:
+        c2s.stop()
+        sm.stop()
