@@ -15,15 +15,10 @@
  * extension, docs/components.md section 3): a third-party component could
  * otherwise inject stanzas into any session.
  *
- * docs/components.md section 6 sends messages and iqs that have a 'to'
- * straight to the router, and presence and 'to'-less stanzas to sm wrapped
- * in <from-client/>. For now every client stanza is wrapped: the router only
- * lets a stream send stanzas 'from' a domain it bound (section 2, rule 6)
- * and the user's domain is bound by sm, not c2s, so a stanza from
- * juliet@example.org/balcony sent by c2s itself would bounce with
- * 'forbidden'. sm then handles the wrapped stanza with a 'to' on the
- * client's behalf. Set C2S_ROUTE_DIRECT to 1 once the router lets trusted
- * streams send from served domains.
+ * docs/components.md section 6: messages and iqs that have a 'to' go
+ * straight to the router (a trusted stream may send from the users'
+ * domains, section 2 rule 6); presence and 'to'-less stanzas go to sm
+ * wrapped in <from-client/>, since the user's server must act on them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +31,6 @@
 #include "log.h"
 #include "stanza.h"
 #include "stream.h"
-
-#define C2S_ROUTE_DIRECT 0
 
 #define C2S_NS_COMPONENT_EXT "urn:junction:component:1"
 
@@ -193,8 +186,7 @@ void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
 	struct c2s *c2s = client->c2s;
 	struct stanza *out;
 
-	if (C2S_ROUTE_DIRECT && stanza_get_attr(st, "to") != NULL &&
-	    strcmp(st->name, "presence") != 0) {
+	if (stanza_get_attr(st, "to") != NULL && strcmp(st->name, "presence") != 0) {
 		out = stanza_copy(st);
 	} else {
 		char *bare = xstrdup(client->full_jid);

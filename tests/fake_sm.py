@@ -162,11 +162,19 @@ class FakeSM:
             elif sess is not None:
                 self._session(el, sess)
             else:
+                self._record(el)
                 self._iq_error(el, 'cancel', 'service-unavailable')
         elif name == 'message':
             env = child(el, 'from-client', NS_SESSION)
             if env is not None and len(env) == 1:
                 self._from_client(el, env.get('sid'), env[0])
+            else:
+                # c2s sends messages with a 'to' straight through the
+                # router (components.md section 6).
+                self._record(el)
+                session = self.sessions.get(el.get('from'))
+                if session is not None and el.get('to') == BOT_JID:
+                    self._echo(el, session[0], session[1])
 
     def _iq_error(self, el, etype, cond):
         self._send("<iq type='error'%s><error type='%s'><%s xmlns='%s'/></error></iq>" % (
@@ -209,16 +217,22 @@ class FakeSM:
             self.lock.notify_all()
         self._send("<iq type='result'%s/>" % _attrs(id=el.get('id'), to=c2s, from_=full))
 
-    def _from_client(self, envelope, sid, inner):
+    def _record(self, el):
         with self.lock:
-            self.received.append(copy.deepcopy(inner))
+            self.received.append(copy.deepcopy(el))
             self.lock.notify_all()
+
+    def _echo(self, msg, c2s, sid):
+        msg.set('to', msg.get('from'))
+        msg.set('from', BOT_JID)
+        self._send("<message%s><deliver xmlns='%s' sid=%s>%s</deliver></message>" % (
+            _attrs(from_=self.domain, to=c2s), NS_SESSION, quoteattr(sid),
+            _serialize_inner(msg)))
+
+    def _from_client(self, envelope, sid, inner):
+        self._record(inner)
         if inner.get('to') == BOT_JID and local(inner) == 'message':
-            inner.set('to', inner.get('from'))
-            inner.set('from', BOT_JID)
-            self._send("<message%s><deliver xmlns='%s' sid=%s>%s</deliver></message>" % (
-                _attrs(from_=self.domain, to=envelope.get('from')), NS_SESSION, quoteattr(sid),
-                _serialize_inner(inner)))
+            self._echo(inner, envelope.get('from'), sid)
 
 
 # --------------------------------------------------------------------------
