@@ -170,11 +170,13 @@ out:
 
 void sm_presence_inbound(struct sm *sm, const char *user, struct stanza *st)
 {
-	const char *from = stanza_get_attr(st, "from");
+	const char *from_attr = stanza_get_attr(st, "from");
 	struct jid jid;
 
-	if (from == NULL || jid_parse(from, -1, &jid) != JID_OK)
+	if (from_attr == NULL || jid_parse(from_attr, -1, &jid) != JID_OK)
 		return;
+	/* A copy: the attribute is replaced by the bare JID just below. */
+	char *from = xstrdup(from_attr);
 	char *contact = jid_bare_string(&jid);
 	jid_clear(&jid);
 	stanza_set_attr(st, "from", contact);
@@ -210,6 +212,7 @@ void sm_presence_inbound(struct sm *sm, const char *user, struct stanza *st)
 			sm_deliver_to_available(sm, user, st);
 	}
 	free(contact);
+	free(from);
 }
 
 /* Send st, from a session, to every contact with a subscription from the

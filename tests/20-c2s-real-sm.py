@@ -68,3 +68,79 @@ def test_two_users_chat_through_real_sm(router):
     finally:
         c2s.stop()
         sm.stop()
+
+
+def _client(user, pw, port):
+    from slixmpp import ClientXMPP
+    c = ClientXMPP('%s@localhost/home' % user, pw, sasl_mech='SCRAM-SHA-256')
+    c.ssl_context = c2s_login._no_verify()
+    c2s_login._no_channel_binding(c)
+    c.events = asyncio.Queue()
+    c.add_event_handler('message', lambda m: m['body'] and c.events.put_nowait(
+        ('message', m['from'].full, m['body'], bool(m.xml.find('{urn:xmpp:delay}delay') is not None))))
+    c.add_event_handler('presence_subscribe', lambda p: c.events.put_nowait(
+        ('subscribe', p['from'].bare, None, None)))
+    c.add_event_handler('presence_available', lambda p: c.events.put_nowait(
+        ('available', p['from'].full, None, None)))
+    c.connect(('127.0.0.1', port))
+    return c
+
+
+async def _next(c, kind, pred=lambda e: True, timeout=15):
+    while True:
+        ev = await asyncio.wait_for(c.events.get(), timeout)
+        if ev[0] == kind and pred(ev):
+            return ev
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not os.access(os.path.join(BUILD_DIR, 'junction-sm'), os.X_OK),
+                    reason='junction-sm not built')
+def test_subscription_presence_and_offline_message(router):
+    """What a person does first: juliet adds romeo, he accepts, each sees
+    the other come online, and a message sent while he is away waits for
+    him (with a delay stamp)."""
+    r = router()
+    sm_session.adduser(r, 'juliet@localhost', 'pencil')
+    sm_session.adduser(r, 'romeo@localhost', 'dagger')
+    c2s = C2SProcess(r, r.workdir)
+    sm = sm_session.Sm(r)
+    result = {}
+    try:
+        c2s.start()
+
+        async def main():
+            clients = []
+            for user, pw in (('juliet', 'pencil'), ('romeo', 'dagger')):
+                c = _client(user, pw, c2s.port)  # one at a time: wait_until
+                await asyncio.wait_for(c.wait_until('session_start'), 30)  # misses
+                await c.get_roster()  # an event that fired before it was called
+                c.send_presence()
+                clients.append(c)
+            j, rm = clients
+            j.send_presence(pto='romeo@localhost', ptype='subscribe')
+            result['request'] = await _next(rm, 'subscribe')
+            rm.send_presence(pto='juliet@localhost', ptype='subscribed')
+            result['seen'] = await _next(j, 'available', lambda e: e[1].startswith('romeo@'))
+            await asyncio.sleep(0.3)
+            result['roster'] = j.client_roster['romeo@localhost']['subscription']
+            rm.disconnect()
+            await asyncio.sleep(0.5)
+            j.send_message(mto='romeo@localhost', mbody='while you were out', mtype='chat')
+            await asyncio.sleep(0.5)
+            rm2 = _client('romeo', 'dagger', c2s.port)
+            await asyncio.wait_for(rm2.wait_until('session_start'), 30)
+            await rm2.get_roster()
+            rm2.send_presence()
+            result['offline'] = await _next(rm2, 'message')
+            j.disconnect()
+            rm2.disconnect()
+            await asyncio.sleep(0.5)
+        asyncio.run(main())
+    finally:
+        c2s.stop()
+        sm.stop()
+    assert result['request'][1] == 'juliet@localhost', result
+    assert result['seen'][1] == 'romeo@localhost/home', result
+    assert result['roster'] in ('to', 'both'), result
+    assert result['offline'][1:] == ('juliet@localhost/home', 'while you were out', True), result
