@@ -31,7 +31,9 @@ static void c2s_auth_config(const struct c2s_client *client, struct c2s_sasl_con
 	cfg->domain = client->domain;
 	cfg->secret = client->c2s->sasl_secret;
 	cfg->secret_len = sizeof(client->c2s->sasl_secret);
-	cfg->iterations = 0;
+	/* An unknown account's fake challenge shows the count real accounts
+	 * get, so the two cannot be told apart. */
+	cfg->iterations = SCRAM_DEFAULT_ITERATIONS;
 	cfg->plain_allowed = true;
 }
 

@@ -26,6 +26,9 @@ enum scram_hash {
 #define SCRAM_MAX_KEY 32      /* SHA-256 output */
 #define SCRAM_SALT_LEN 16     /* bytes of salt scram_credentials_new() makes */
 #define SCRAM_MIN_ITERATIONS 4096
+/* What Junction uses for new credentials (and for the fake exchange of an
+ * unknown account, which must look the same): twice RFC 7677's minimum. */
+#define SCRAM_DEFAULT_ITERATIONS (SCRAM_MIN_ITERATIONS * 2)
 
 struct scram_credentials {
 	enum scram_hash hash;

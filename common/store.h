@@ -40,7 +40,7 @@ enum store_result {
  * password changes): twice RFC 7677's minimum, about 10 ms per hash on a
  * current CPU, so a stolen database is costlier to attack while a login
  * stays cheap. Stored credentials keep whatever count they were made with. */
-#define STORE_SCRAM_ITERATIONS (SCRAM_MIN_ITERATIONS * 2)
+#define STORE_SCRAM_ITERATIONS SCRAM_DEFAULT_ITERATIONS
 
 /* The file name of the SQLite store inside [junction] data_dir. */
 #define STORE_SQLITE_FILE "sm.db"

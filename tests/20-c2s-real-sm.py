@@ -144,3 +144,38 @@ def test_subscription_presence_and_offline_message(router):
     assert result['seen'][1] == 'romeo@localhost/home', result
     assert result['roster'] in ('to', 'both'), result
     assert result['offline'][1:] == ('juliet@localhost/home', 'while you were out', True), result
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.access(os.path.join(BUILD_DIR, 'junction-sm'), os.X_OK),
+                    reason='junction-sm not built')
+def test_unknown_account_challenge_looks_like_a_real_one(router):
+    """The SCRAM challenge for an account that does not exist has the same
+    iteration count and salt size as a real account's, so a client cannot
+    harvest account names."""
+    import base64
+    from fake_sm import NS_SASL, RawClient
+    r = router()
+    sm_session.adduser(r, 'juliet@localhost', 'pencil')
+    c2s = C2SProcess(r, r.workdir)
+    sm = sm_session.Sm(r)
+    try:
+        c2s.start()
+        seen = {}
+        for user in ('juliet', 'nobody'):
+            cl = RawClient(c2s.port)
+            cl.open_client()
+            cl.starttls()
+            cl.open_client()
+            first = base64.b64encode(('n,,n=%s,r=0123456789abcdef' % user).encode()).decode()
+            cl.send("<auth xmlns='%s' mechanism='SCRAM-SHA-256'>%s</auth>" % (NS_SASL, first))
+            ch = cl.next()
+            assert ch.tag == '{%s}challenge' % NS_SASL, ch
+            fields = dict(kv.split('=', 1) for kv in base64.b64decode(ch.text).decode().split(','))
+            seen[user] = (fields['i'], len(base64.b64decode(fields['s'])))
+            cl.sock.close()
+        assert seen['juliet'] == seen['nobody'], seen
+        assert int(seen['juliet'][0]) >= 4096
+    finally:
+        c2s.stop()
+        sm.stop()
