@@ -9,9 +9,7 @@
  * (so LeakSanitizer can vouch for the whole run). Init steps are mirrored in
  * reverse below.
  */
-#include <getopt.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,25 +17,9 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "process.h"
 #include "scram.h"
 #include "tls.h"
-
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: junction-c2s -c FILE\n"
-		     "  -c FILE   the Junction configuration file (INI)\n");
-}
-
-static enum log_level c2s_log_level(const struct config *cfg)
-{
-	enum log_level level = LOG_LEVEL_INFO;
-	const char *s = config_get(cfg, "c2s", "log_level");
-
-	if (s == NULL)
-		s = config_get(cfg, "junction", "log_level");
-	(void)log_level_parse(s, &level);
-	return level;
-}
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
@@ -65,35 +47,13 @@ static void c2s_derive_sasl_secret(struct c2s *c2s)
 
 int main(int argc, char **argv)
 {
-	const char *path = NULL;
 	char err[512];
 	struct c2s c2s = {0};
-	int opt, ret = 1;
+	int ret = process_start(argc, argv, "c2s", &c2s.config);
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (path == NULL || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (config_load(path, &c2s.config, err, sizeof(err)) < 0) {
-		fprintf(stderr, "junction-c2s: %s\n", err);
-		return 1;
-	}
-	log_init("c2s", c2s_log_level(c2s.config),
-		 config_get_bool(c2s.config, "junction", "syslog"));
-	signal(SIGPIPE, SIG_IGN);
+	if (ret >= 0)
+		return ret;
+	ret = 1;
 	c2s_derive_sasl_secret(&c2s);
 
 	c2s.loop = uv_default_loop();
@@ -121,7 +81,6 @@ out:
 	tls_ctx_free(&c2s.tls_ctx);
 	c2s_throttle_free(&c2s.throttle);
 	free(c2s.name);
-	config_free(&c2s.config);
-	log_deinit();
+	process_stop(&c2s.config);
 	return ret;
 }

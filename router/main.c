@@ -7,32 +7,13 @@
  * and frees everything (so LeakSanitizer can vouch for the whole run).
  * SIGHUP re-reads the log level. Init steps are mirrored in reverse below.
  */
-#include <getopt.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "config.h"
 #include "log.h"
+#include "process.h"
 #include "router.h"
-
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: junction-router -c FILE\n"
-		     "  -c FILE   the Junction configuration file (INI)\n");
-}
-
-static enum log_level router_log_level(const struct config *cfg)
-{
-	enum log_level level = LOG_LEVEL_INFO;
-	const char *s = config_get(cfg, "router", "log_level");
-
-	if (s == NULL)
-		s = config_get(cfg, "junction", "log_level");
-	(void)log_level_parse(s, &level);
-	return level;
-}
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
@@ -45,7 +26,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 			JLOG_WARN(0, "reload: %s (keeping the running configuration)", err);
 			return;
 		}
-		log_set_level(router_log_level(fresh));
+		log_set_level(process_log_level(fresh, "router"));
 		JLOG_INFO(0, "reloaded log level");
 		config_free(&fresh);
 		return;
@@ -61,36 +42,13 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 int main(int argc, char **argv)
 {
-	const char *path = NULL;
 	char err[512];
 	struct router router = {0};
-	int opt, ret = 1;
+	int ret = process_start(argc, argv, "router", &router.config);
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (path == NULL || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (config_load(path, &router.config, err, sizeof(err)) < 0) {
-		fprintf(stderr, "junction-router: %s\n", err);
-		return 1;
-	}
-	log_init("router", router_log_level(router.config),
-		 config_get_bool(router.config, "junction", "syslog"));
-	signal(SIGPIPE, SIG_IGN);
-
+	if (ret >= 0)
+		return ret;
+	ret = 1;
 	router.loop = uv_default_loop();
 	if (router_start(&router, err, sizeof(err)) < 0) {
 		JLOG_ERROR(0, "%s", err);
@@ -116,7 +74,6 @@ int main(int argc, char **argv)
 out:
 	router_free(&router);
 	uv_loop_close(router.loop);
-	config_free(&router.config);
-	log_deinit();
+	process_stop(&router.config);
 	return ret;
 }

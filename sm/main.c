@@ -8,7 +8,6 @@
  * to the session protocol, the server's iq handling or the delivery rules.
  * SIGTERM/SIGINT stop it cleanly. Init steps are mirrored in reverse.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "component.h"
 #include "conn.h"
 #include "log.h"
+#include "process.h"
 #include "sm.h"
 #include "stanza.h"
 #include "stream.h"
@@ -100,46 +100,19 @@ static void sm_on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&sm->sig_int, NULL);
 }
 
-static enum log_level sm_log_level(const struct config *cfg)
-{
-	enum log_level level = LOG_LEVEL_INFO;
-	(void)log_level_parse(config_get(cfg, "junction", "log_level"), &level);
-	return level;
-}
-
 int main(int argc, char **argv)
 {
-	const char *path = NULL;
 	struct sm sm = {0};
 	char err[512];
-	int opt;
+	int ret = process_start(argc, argv, "sm", &sm.config);
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		default:
-			fprintf(stderr, "usage: junction-sm -c FILE\n");
-			return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (path == NULL) {
-		fprintf(stderr, "usage: junction-sm -c FILE\n");
-		return 2;
-	}
-	if (config_load(path, &sm.config, err, sizeof(err)) < 0) {
-		fprintf(stderr, "junction-sm: %s\n", err);
-		return 1;
-	}
-	log_init("sm", sm_log_level(sm.config), config_get_bool(sm.config, "junction", "syslog"));
+	if (ret >= 0)
+		return ret;
 	if (store_open_config(sm.config, &sm.store, err, sizeof(err)) < 0) {
 		JLOG_ERROR(0, "%s", err);
-		config_free(&sm.config);
-		log_deinit();
+		process_stop(&sm.config);
 		return 1;
 	}
-	signal(SIGPIPE, SIG_IGN);
 
 	size_t n_domains;
 	const char *const *domains = config_get_list(sm.config, "junction", "domains", &n_domains);
@@ -172,7 +145,6 @@ int main(int argc, char **argv)
 	sm_peers_free(&sm);
 	free(sm.name);
 	store_close(&sm.store);
-	config_free(&sm.config);
-	log_deinit();
+	process_stop(&sm.config);
 	return 0;
 }

@@ -13,6 +13,7 @@ or printed a sanitizer report.
 """
 
 import os
+import random
 import secrets
 import signal
 import socket
@@ -40,12 +41,34 @@ SANITIZER_MARKERS = ('AddressSanitizer', 'LeakSanitizer', 'runtime error:')
 DEFAULT_COMPONENTS = ('a.localhost', 'b.localhost', 'c.localhost', 'd.localhost')
 
 
+def _ephemeral_range():
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_port_rng = random.Random(os.getpid())
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free now and outside the kernel's ephemeral range, so that no
+    outgoing connection (a component's, a client's) can take it between
+    this choice and the server's bind."""
+    lo, _hi = _ephemeral_range()
+    for _ in range(200):
+        port = _port_rng.randrange(10000, min(lo, 32768))
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(('127.0.0.1', port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError('no free port below the ephemeral range')
 
 
 def _short_dir(workdir):
