@@ -324,6 +324,7 @@ static void c2s_client_closed(struct conn *conn)
 	free(client->domain);
 	free(client->bind_iq_id);
 	free(client->full_jid);
+	stanza_unref(&client->presence);
 	free(client);
 	c2s_maybe_finish(c2s);
 }

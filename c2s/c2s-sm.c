@@ -53,6 +53,20 @@ static struct c2s_peer **c2s_sm_peer_find(struct c2s *c2s, const char *name)
 	return pp;
 }
 
+static void c2s_sm_reannounce(struct c2s *c2s, const char *domain);
+
+static bool c2s_sm_is_user_domain(const struct c2s *c2s, const char *name)
+{
+	size_t n;
+	const char *const *domains = config_get_list(c2s->config, "junction", "domains", &n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(domains[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* A watch event: <presence from=NAME><bound|unbound trusted=.../></presence>. */
 static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
 {
@@ -71,6 +85,8 @@ static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
 			(*pp)->name = xstrdup(name);
 		}
 		(*pp)->holders++;
+		if (c2s_sm_is_user_domain(c2s, name))
+			c2s_sm_reannounce(c2s, name);
 	} else if (strcmp(ev->name, "unbound") == 0 && *pp != NULL && --(*pp)->holders == 0) {
 		struct c2s_peer *p = *pp;
 		*pp = p->next;
@@ -202,9 +218,51 @@ void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
 		free(bare);
 	}
 	c2s_rewrite_ns(out, STREAM_NS_CLIENT, STREAM_NS_COMPONENT);
+	if (strcmp(st->name, "presence") == 0 && stanza_get_attr(st, "to") == NULL) {
+		/* Remember the broadcast presence for a re-announcement. */
+		const char *type = stanza_get_attr(st, "type");
+		stanza_unref(&client->presence);
+		if (type == NULL)
+			client->presence = stanza_ref(out); /* the <from-client/> envelope */
+	}
 	if (!c2s_sm_send(c2s, out))
 		c2s_client_error(client, st, "wait", "resource-constraint", NULL);
 	stanza_unref(&out);
+}
+
+/* A (new) sm instance bound a users' domain: after an sm restart it knows
+ * no sessions, and after a scale-out users may have moved to it. Announce
+ * again every established session in that domain, with the client's last
+ * broadcast presence, so routing and presence come back while clients stay
+ * connected. sm treats a start it already knows as a no-op. */
+static void c2s_sm_reannounce(struct c2s *c2s, const char *domain)
+{
+	size_t dlen = strlen(domain);
+	unsigned n = 0;
+
+	for (struct c2s_client *c = c2s->clients; c != NULL; c = c->next) {
+		const char *at = c->full_jid != NULL ? strchr(c->full_jid, '@') : NULL;
+		if (!c->established || at == NULL || strncmp(at + 1, domain, dlen) != 0 ||
+		    at[1 + dlen] != '/')
+			continue;
+		char id[96];
+		snprintf(id, sizeof(id), "reannounce-%s", c->sid);
+		struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+		stanza_set_attr(iq, "type", "set");
+		stanza_set_attr(iq, "id", id);
+		stanza_set_attr(iq, "from", c2s->name);
+		stanza_set_attr(iq, "to", c->full_jid);
+		struct stanza *s = stanza_add_child(iq, "session", C2S_NS_SESSION);
+		stanza_set_attr(s, "action", "start");
+		stanza_set_attr(s, "sid", c->sid);
+		(void)c2s_sm_send(c2s, iq);
+		stanza_unref(&iq);
+		if (c->presence != NULL)
+			(void)c2s_sm_send(c2s, c->presence);
+		n++;
+	}
+	if (n > 0)
+		JLOG_INFO(0, "re-announced %u session(s) of %s", n, domain);
 }
 
 void c2s_sm_timeout(struct c2s_client *client)

@@ -117,6 +117,9 @@ struct c2s_client {
 	/* binding and session (c2s-bind.c) */
 	char *bind_iq_id;  /* the client's bind iq, answered when sm confirms */
 	char *full_jid;    /* set once bound */
+	/* The client's last broadcast presence (available, no 'to') as sent to
+	 * sm, in its <from-client/> envelope, to re-announce the session. */
+	struct stanza *presence;
 	bool session_sent; /* sm was told action='start' (tell it 'end' on close) */
 	bool established;  /* sm confirmed: stanzas flow */
 	char sid[48];

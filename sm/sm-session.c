@@ -142,6 +142,11 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 			goto out;
 		}
 		struct sm_session *old = sm_session_find(sm, full);
+		if (old != NULL && strcmp(old->sid, sid) == 0 && strcmp(old->c2s, from) == 0) {
+			/* A re-announcement of a session already known. */
+			sm_session_result(sm, iq);
+			goto out;
+		}
 		if (old != NULL) {
 			sm_session_tell_end(sm, old, "conflict");
 			sm_session_remove(sm, old);

@@ -1,0 +1,75 @@
+"""sm restarts (kill -9 and clean) while clients stay connected: c2s sees
+sm's domain bound again and re-announces its sessions with their last
+presence, so messages to a user's bare JID reach the connected client
+again, and presence works, without anyone logging in again."""
+
+import importlib.util
+import os
+import time
+
+import pytest
+
+from conftest import BUILD_DIR
+from fake_sm import C2SProcess, RawClient
+from junction_helpers import local, to_string
+
+_here = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location('sm_session', os.path.join(_here, '19-sm-session.py'))
+sm_session = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sm_session)
+
+pytestmark = pytest.mark.skipif(not os.access(os.path.join(BUILD_DIR, 'junction-sm'), os.X_OK),
+                                reason='junction-sm not built')
+
+
+def logged_in(c2s, user, password, resource):
+    cl = RawClient(c2s.port)
+    cl.login(user, password, resource)
+    cl.send("<presence/>")
+    return cl
+
+
+def wait_id(cl, mid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        el = cl.next(max(0.1, deadline - time.monotonic()))
+        if el.get('id') == mid:
+            return el
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize('hard', [True, False], ids=['kill-9', 'sigterm'])
+def test_clients_stay_connected_across_sm_restart(router, hard):
+    r = router()
+    sm_session.adduser(r, 'juliet@localhost', 'r0meo')
+    sm_session.adduser(r, 'romeo@localhost', 'jul1et')
+    c2s = C2SProcess(r, r.workdir)
+    sm = sm_session.Sm(r)
+    try:
+        c2s.start()
+        time.sleep(0.3)
+        j = logged_in(c2s, 'juliet', 'r0meo', 'a')
+        rm = logged_in(c2s, 'romeo', 'jul1et', 'b')
+        time.sleep(0.3)
+        rm.send("<message to='juliet@localhost' id='before' type='chat'><body>1</body></message>")
+        assert wait_id(j, 'before').get('from') == 'romeo@localhost/b'
+
+        if hard:
+            sm.kill9()
+        else:
+            sm.stop()
+        sm.start()
+        time.sleep(1.0)  # sm binds localhost again; c2s re-announces
+
+        # No new login: a message to the bare JID reaches the live client
+        # (without the re-announcement sm would store it offline).
+        rm.send("<message to='juliet@localhost' id='after' type='chat'><body>2</body></message>")
+        el = wait_id(j, 'after')
+        assert el.get('from') == 'romeo@localhost/b', to_string(el)
+        assert not [c for c in el if local(c) == 'delay'], 'came from offline storage'
+        # And juliet's own session works both ways.
+        j.send("<iq type='get' id='ping' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        assert wait_id(j, 'ping').get('type') == 'result'
+    finally:
+        c2s.stop()
+        sm.stop()
