@@ -29,6 +29,7 @@ struct ctl_link {
 	struct stanza *received; /* the last top-level element, until taken */
 	bool event;              /* a callback ran during the last feed */
 	unsigned next_id;
+	char name[64];           /* the name this link bound */
 };
 
 static int ctl_link_on_open(void *ctx, const struct xml_parser_stream_open *open)
@@ -140,7 +141,8 @@ static int ctl_link_connect(const struct config *config, char *err, size_t errle
 int ctl_link_open(const struct config *config, struct ctl_link **link_r, char *err, size_t errlen)
 {
 	struct ctl_link *link = xcalloc(1, sizeof(*link));
-	char name[64], rnd[17], digest[DIGEST_SHA1_HEX_LEN + 1];
+	char rnd[17], digest[DIGEST_SHA1_HEX_LEN + 1];
+	char *name = link->name;
 	struct buf b = {0};
 
 	link->fd = ctl_link_connect(config, err, errlen);
@@ -148,7 +150,7 @@ int ctl_link_open(const struct config *config, struct ctl_link **link_r, char *e
 		goto fail;
 	link->parser = xml_parser_new(NULL, XML_PARSER_MODE_TREE, &ctl_link_callbacks, link);
 	digest_random_hex(rnd, 8);
-	snprintf(name, sizeof(name), "ctl-%s.junction.invalid", rnd);
+	snprintf(name, sizeof(link->name), "ctl-%s.junction.invalid", rnd);
 	stream_header(&b, STREAM_NS_COMPONENT, NULL, name, NULL);
 	if (ctl_link_send(link, b.data, b.len) < 0 || ctl_link_wait_event(link, err, errlen) < 0)
 		goto fail;
@@ -214,6 +216,11 @@ int ctl_link_request(struct ctl_link *link, struct stanza *iq, struct stanza **r
 			return -1;
 		}
 	}
+}
+
+const char *ctl_link_name(const struct ctl_link *link)
+{
+	return link->name;
 }
 
 void ctl_link_close(struct ctl_link **link_p)

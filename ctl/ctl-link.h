@@ -26,6 +26,8 @@ int ctl_link_open(const struct config *config, struct ctl_link **link_r, char *e
 /* Send iq (its id is set here) and wait for the reply with the same id. */
 int ctl_link_request(struct ctl_link *link, struct stanza *iq, struct stanza **reply_r, char *err,
 		     size_t errlen);
+/* The component name the link bound (for 'from' on requests to others). */
+const char *ctl_link_name(const struct ctl_link *link);
 void ctl_link_close(struct ctl_link **link);
 
 #endif

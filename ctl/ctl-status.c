@@ -10,11 +10,57 @@
 #include "stream.h"
 
 #define CTL_NS_EXT "urn:junction:component:1"
+#define CTL_NS_SESSION "urn:junction:session:1"
 
 static const char *ctl_attr(const struct stanza *st, const char *name)
 {
 	const char *v = stanza_get_attr(st, name);
 	return v != NULL ? v : "-";
+}
+
+/* Does stream s hold one of the users' domains in shared mode (an sm)? */
+static bool ctl_status_is_sm(const struct config *config, const struct stanza *s)
+{
+	size_t n;
+	const char *const *domains = config_get_list(config, "junction", "domains", &n);
+
+	for (size_t j = 0; j < stanza_count_child_elements(s); j++) {
+		struct stanza *b = stanza_child_element(s, j);
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(ctl_attr(b, "name"), domains[i]) == 0 &&
+			    strcmp(ctl_attr(b, "mode"), "shared") == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Ask every sm instance how many sessions it holds. */
+static void ctl_status_sessions(struct ctl_link *link, const struct config *config,
+				const struct stanza *status)
+{
+	char err[512];
+
+	for (size_t i = 0; i < stanza_count_child_elements(status); i++) {
+		struct stanza *s = stanza_child_element(status, i), *reply = NULL;
+		if (strcmp(s->name, "stream") != 0 || !ctl_status_is_sm(config, s))
+			continue;
+		struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+		stanza_set_attr(iq, "type", "get");
+		stanza_set_attr(iq, "from", ctl_link_name(link));
+		stanza_set_attr(iq, "to", ctl_attr(s, "name"));
+		stanza_add_child(iq, "status", CTL_NS_SESSION);
+		int r = ctl_link_request(link, iq, &reply, err, sizeof(err));
+		stanza_unref(&iq);
+		struct stanza *st = r == 0 ? stanza_find_child(reply, "status", CTL_NS_SESSION) : NULL;
+		if (st != NULL)
+			printf("sessions on %s: %s (%s available)\n", ctl_attr(s, "name"),
+			       ctl_attr(st, "sessions"), ctl_attr(st, "available"));
+		else
+			printf("sessions on %s: unknown (%s)\n", ctl_attr(s, "name"),
+			       r == 0 ? "no answer" : err);
+		stanza_unref(&reply);
+	}
 }
 
 int ctl_status(const struct config *config)
@@ -65,6 +111,7 @@ int ctl_status(const struct config *config)
 		}
 		printf("\n");
 	}
+	ctl_status_sessions(link, config, status);
 	ret = 0;
 out:
 	if (ret != 0)

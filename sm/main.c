@@ -28,6 +28,38 @@ static bool sm_child_is(const struct stanza *st, const char *name, const char *n
 	return c != NULL && strcmp(c->name, name) == 0 && strcmp(c->ns, ns) == 0;
 }
 
+/* junctionctl status: how many sessions, how many available. */
+static void sm_status(struct sm *sm, struct stanza *iq)
+{
+	const char *from = stanza_get_attr(iq, "from");
+	const char *type = stanza_get_attr(iq, "type");
+	unsigned long n = 0, available = 0;
+	char num[24];
+
+	if (type == NULL || strcmp(type, "get") != 0)
+		return;
+	if (from == NULL || !sm_peers_trusted(sm, from)) {
+		sm_bounce(sm, iq, "cancel", "service-unavailable");
+		return;
+	}
+	for (const struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		n++;
+		available += s->available;
+	}
+	struct stanza *r = stanza_new("iq", STREAM_NS_COMPONENT);
+	stanza_set_attr(r, "type", "result");
+	stanza_set_attr(r, "id", stanza_get_attr(iq, "id"));
+	stanza_set_attr(r, "from", sm->name);
+	stanza_set_attr(r, "to", from);
+	struct stanza *st = stanza_add_child(r, "status", SM_NS_SESSION);
+	snprintf(num, sizeof(num), "%lu", n);
+	stanza_set_attr(st, "sessions", num);
+	snprintf(num, sizeof(num), "%lu", available);
+	stanza_set_attr(st, "available", num);
+	sm_send(sm, r);
+	stanza_unref(&r);
+}
+
 static void sm_on_stanza(struct component *component, struct stanza *st, void *ctx)
 {
 	struct sm *sm = ctx;
@@ -36,9 +68,11 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 	(void)component;
 
 	if (to != NULL && strcmp(to, sm->name) == 0) {
-		/* Addressed to this instance: router events and replies. */
+		/* Addressed to this instance: router events, replies, status. */
 		if (strcmp(st->name, "presence") == 0)
 			sm_peers_event(sm, st);
+		else if (strcmp(st->name, "iq") == 0 && sm_child_is(st, "status", SM_NS_SESSION))
+			sm_status(sm, st);
 		return;
 	}
 	if (strcmp(st->name, "message") == 0 && from != NULL &&

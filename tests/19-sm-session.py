@@ -278,6 +278,12 @@ def test_roster_and_subscription_handshake(router):
         to_j = [d[1] for d in got if d[0] == 'j']
         assert to_j and [c.text for c in to_j[0] if local(c) == 'show'] == ['away'], got
 
+        # junctionctl status counts sm's sessions.
+        res = subprocess.run([os.path.join(BUILD_DIR, 'junctionctl'), '-c', r.config_path,
+                              'status'], capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, res.stderr
+        assert 'sessions on sm.localhost: 2 (2 available)' in res.stdout, res.stdout
+
         # Removing the item cancels the subscription both ways.
         from_client(s, 'j', "<iq xmlns='%s' type='set' id='rm'><query xmlns='jabber:iq:roster'>"
                     "<item jid='romeo@localhost' subscription='remove'/></query></iq>" % NSC)
