@@ -396,6 +396,35 @@ static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
 	stanza_unref(&copy);
 }
 
+/* A <from-client/> envelope came back as an error (sm unreachable, or a
+ * full queue): the client gets the error for the stanza inside, so an iq
+ * or message is never lost silently. Presence errors are not passed on. */
+static void c2s_sm_on_bounce(struct c2s *c2s, const struct stanza *st)
+{
+	struct stanza *w = stanza_find_child(st, "from-client", C2S_NS_SESSION);
+	struct stanza *e = stanza_find_child(st, "error", NULL);
+	struct stanza *inner = w != NULL ? stanza_child_element(w, 0) : NULL;
+	struct c2s_client *c = w != NULL ? c2s_sm_client_by_sid(c2s, stanza_get_attr(w, "sid"))
+					 : NULL;
+
+	if (c == NULL || inner == NULL || !c->established || strcmp(inner->name, "presence") == 0)
+		return;
+	const char *etype = e != NULL ? stanza_get_attr(e, "type") : NULL;
+	struct stanza *cond = NULL;
+	for (size_t i = 0; e != NULL && i < stanza_count_child_elements(e); i++) {
+		struct stanza *x = stanza_child_element(e, i);
+		if (strcmp(x->name, "text") != 0) {
+			cond = x;
+			break;
+		}
+	}
+	struct stanza *copy = stanza_copy(inner);
+	stanza_rename_ns(copy, inner->ns, STREAM_NS_CLIENT);
+	c2s_client_error(c, copy, etype != NULL ? etype : "cancel",
+			 cond != NULL ? cond->name : "service-unavailable", NULL);
+	stanza_unref(&copy);
+}
+
 static void c2s_sm_stanza(struct component *component, struct stanza *st, void *ctx)
 {
 	struct c2s *c2s = ctx;
@@ -418,12 +447,15 @@ static void c2s_sm_stanza(struct component *component, struct stanza *st, void *
 			c2s_sm_on_deliver(c2s, d);
 		return;
 	}
+	if (strcmp(st->name, "message") == 0) {
+		c2s_sm_on_bounce(c2s, st);
+		return;
+	}
 	if (strcmp(st->name, "presence") == 0) {
 		const char *to = stanza_get_attr(st, "to");
 		if (to != NULL && strcmp(to, c2s->name) == 0)
 			c2s_sm_peer_event(c2s, st);
 	}
-	/* Bounced stanzas: nothing to do in milestone 1. */
 }
 
 static const struct component_callbacks c2s_sm_callbacks = {

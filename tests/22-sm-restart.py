@@ -73,3 +73,31 @@ def test_clients_stay_connected_across_sm_restart(router, hard):
     finally:
         c2s.stop()
         sm.stop()
+
+
+@pytest.mark.timeout(60)
+def test_requests_while_sm_is_away_get_an_error(router):
+    """With sm gone, a client's roster request (which only sm can answer)
+    gets an error back instead of silence; once sm is back it is answered."""
+    r = router()
+    sm_session.adduser(r, 'juliet@localhost', 'r0meo')
+    c2s = C2SProcess(r, r.workdir)
+    sm = sm_session.Sm(r)
+    try:
+        c2s.start()
+        time.sleep(0.3)
+        j = logged_in(c2s, 'juliet', 'r0meo', 'a')
+        sm.stop()
+        time.sleep(0.3)
+        j.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        el = wait_id(j, 'r1')
+        assert el.get('type') == 'error', to_string(el)
+        err = [c for c in el if local(c) == 'error'][0]
+        assert [local(c) for c in err] == ['service-unavailable'], to_string(el)
+        sm.start()
+        time.sleep(1.0)
+        j.send("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>")
+        assert wait_id(j, 'r2').get('type') == 'result'
+    finally:
+        c2s.stop()
+        sm.stop()
