@@ -35,11 +35,7 @@ static const struct conn_callbacks c2s_client_callbacks = {
 
 bool c2s_serves(const struct c2s *c2s, const char *domain)
 {
-	for (size_t i = 0; i < c2s->n_domains; i++) {
-		if (strcmp(c2s->domains[i], domain) == 0)
-			return true;
-	}
-	return false;
+	return config_is_user_domain(c2s->config, domain, strlen(domain));
 }
 
 void c2s_rewrite_ns(struct stanza *st, const char *from, const char *to)

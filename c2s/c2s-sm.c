@@ -55,18 +55,6 @@ static struct c2s_peer **c2s_sm_peer_find(struct c2s *c2s, const char *name)
 
 static void c2s_sm_reannounce(struct c2s *c2s, const char *domain);
 
-static bool c2s_sm_is_user_domain(const struct c2s *c2s, const char *name)
-{
-	size_t n;
-	const char *const *domains = config_get_list(c2s->config, "junction", "domains", &n);
-
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(domains[i], name) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* A watch event: <presence from=NAME><bound|unbound trusted=.../></presence>. */
 static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
 {
@@ -85,7 +73,7 @@ static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
 			(*pp)->name = xstrdup(name);
 		}
 		(*pp)->holders++;
-		if (c2s_sm_is_user_domain(c2s, name))
+		if (c2s_serves(c2s, name))
 			c2s_sm_reannounce(c2s, name);
 	} else if (strcmp(ev->name, "unbound") == 0 && *pp != NULL && --(*pp)->holders == 0) {
 		struct c2s_peer *p = *pp;
@@ -100,21 +88,17 @@ static void c2s_sm_ready(struct component *component, void *ctx)
 	struct c2s *c2s = ctx;
 	(void)component;
 
-	/* The router reports every name bound now, then each change. */
-	c2s_sm_peers_clear(c2s);
-	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
-	stanza_set_attr(iq, "type", "set");
-	stanza_set_attr(iq, "id", "c2s-watch");
-	stanza_add_child(iq, "watch", C2S_NS_COMPONENT_EXT);
-	(void)c2s_sm_send(c2s, iq);
-	stanza_unref(&iq);
+	/* component.c asked for watch events before binding; the list of
+	 * bound names is arriving. */
 	JLOG_INFO(0, "linked to the router as %s", c2s->name);
 }
 
 static void c2s_sm_down(struct component *component, const char *why, void *ctx)
 {
+	struct c2s *c2s = ctx;
 	(void)component;
-	(void)ctx;
+	/* A fresh list of bound names comes after the next handshake. */
+	c2s_sm_peers_clear(c2s);
 	JLOG_WARN(0, "link to the router down: %s", why);
 }
 
@@ -477,6 +461,7 @@ int c2s_sm_start(struct c2s *c2s)
 	}
 	o.name = c2s->name;
 	o.secret = config_get(cfg, "router", "secret");
+	o.watch = true;
 	return component_start(c2s->loop, &o, &c2s_sm_callbacks, c2s, &c2s->component);
 }
 

@@ -137,6 +137,13 @@ static void component_on_handshake(struct component *c, const struct stanza *st)
 	}
 	c->state = COMPONENT_BINDING;
 	c->binds_left = 0;
+	if (c->opt.watch) {
+		/* Before the binds: the router answers in order, so the list
+		 * of bound names arrives before our names are announced. */
+		static const char watch[] =
+			"<iq type='set' id='jwatch'><watch xmlns='" COMPONENT_NS_EXT "'/></iq>";
+		conn_send(c->conn, watch, sizeof(watch) - 1);
+	}
 	for (size_t i = 0; i < c->opt.n_binds; i++) {
 		snprintf(id, sizeof(id), "jb%zu", i);
 		component_send_bind(c, c->binds[i], id);

@@ -46,6 +46,12 @@ struct component_options {
 	size_t n_binds;
 	bool shared;         /* bind them in shared mode */
 	bool default_route;  /* also take the default route */
+	/* Ask for the router's watch events (docs/components.md section 3)
+	 * right after the handshake, before binding any further name: the
+	 * owner then knows every bound name before anyone can see its own
+	 * names bound and talk to it. The events reach the stanza callback,
+	 * a fresh full list after every reconnection. */
+	bool watch;
 	size_t queue_limit;  /* bytes queued while disconnected; 0: 1 MiB */
 	unsigned backoff_min_ms, backoff_max_ms; /* 0: 100 ms and 10 s */
 };

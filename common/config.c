@@ -942,3 +942,15 @@ const char *config_component_secret(const struct config *config, const char *nam
 	free(domain);
 	return secret;
 }
+
+bool config_is_user_domain(const struct config *config, const char *domain, size_t len)
+{
+	size_t n;
+	const char *const *domains = config_get_list(config, "junction", "domains", &n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(domains[i]) == len && memcmp(domains[i], domain, len) == 0)
+			return true;
+	}
+	return false;
+}

@@ -77,6 +77,10 @@ const char *const *config_get_list(const struct config *config, const char *sect
 /* The line a key was set on, 0 when it came from the default. */
 unsigned config_line(const struct config *config, const char *section, const char *key);
 
+/* Is domain (len bytes, normalised) one of [junction] domains, the
+ * users' domains this deployment serves? */
+bool config_is_user_domain(const struct config *config, const char *domain, size_t len);
+
 /* [component NAME] sections in file order: the i-th NAME, normalised as a
  * domain, NULL past the end. */
 const char *config_component_name(const struct config *config, size_t i);

@@ -149,19 +149,6 @@ static int ctl_users_credentials(const char *password, struct scram_credentials 
 	return 0;
 }
 
-/* Whether domain (normalised) is in [junction] domains. */
-static bool ctl_users_served(const struct config *config, const char *domain)
-{
-	size_t n;
-	const char *const *domains = config_get_list(config, "junction", "domains", &n);
-
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(domains[i], domain) == 0)
-			return true;
-	}
-	return false;
-}
-
 static void ctl_users_not_served(const struct config *config, const char *domain)
 {
 	size_t n;
@@ -193,7 +180,7 @@ static char *ctl_users_account(const struct config *config, const char *text)
 	else if (j.resource != NULL)
 		fprintf(stderr, "junctionctl: '%s' has a resource; give the bare JID user@domain\n",
 			text);
-	else if (!ctl_users_served(config, j.domain))
+	else if (!config_is_user_domain(config, j.domain, strlen(j.domain)))
 		ctl_users_not_served(config, j.domain);
 	else
 		bare = jid_bare_string(&j);
@@ -317,7 +304,7 @@ int ctl_users(const struct config *config, const char *text)
 				r != JID_OK ? ": " : "", r != JID_OK ? jid_result_string(r) : "");
 			goto out;
 		}
-		if (!ctl_users_served(config, j.domain)) {
+		if (!config_is_user_domain(config, j.domain, strlen(j.domain))) {
 			ctl_users_not_served(config, j.domain);
 			goto out;
 		}

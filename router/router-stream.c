@@ -42,28 +42,10 @@ static uint64_t router_now_ms(const struct router *router)
 	return uv_now(router->loop);
 }
 
-bool router_is_user_domain(const struct router *router, const char *domain, size_t len)
-{
-	size_t n;
-	const char *const *domains = config_get_list(router->config, "junction", "domains", &n);
-
-	for (size_t i = 0; i < n; i++) {
-		if (strlen(domains[i]) == len && memcmp(domains[i], domain, len) == 0)
-			return true;
-	}
-	return false;
-}
-
 bool router_serves(const struct router *router, const char *domain)
 {
-	size_t n;
-	const char *const *domains = config_get_list(router->config, "junction", "domains", &n);
-
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(domains[i], domain) == 0)
-			return true;
-	}
-	return config_component_secret(router->config, domain) != NULL ||
+	return config_is_user_domain(router->config, domain, strlen(domain)) ||
+	       config_component_secret(router->config, domain) != NULL ||
 	       route_is_bound(router->routes, domain);
 }
 
@@ -318,7 +300,7 @@ static void router_route_stanza(struct router_stream *stream, const struct xml_p
 	}
 	if (route_default(router->routes) != stream &&
 	    !route_holds(router->routes, from.domain, from.domain_len, stream) &&
-	    !(stream->trusted && router_is_user_domain(router, from.domain, from.domain_len))) {
+	    !(stream->trusted && config_is_user_domain(router->config, from.domain, from.domain_len))) {
 		stream->count.rejected++;
 		JLOG_INFO(stream->id, "rejected 'from' %.*s: not bound by this stream",
 			  (int)from.domain_len, from.domain);

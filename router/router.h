@@ -105,8 +105,6 @@ void router_stream_reply(struct router_stream *stream, const struct stanza *repl
 struct router_stream *router_find_route(struct router *router, const char *domain,
 				       size_t domain_len, const char *bare, size_t bare_len,
 				       bool *served_r);
-/* Is domain (len bytes) one of [junction] domains, the users' domains? */
-bool router_is_user_domain(const struct router *router, const char *domain, size_t len);
 /* Is name one this deployment serves (configured or bound)? */
 bool router_serves(const struct router *router, const char *domain);
 

@@ -105,22 +105,24 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 
 static void sm_on_ready(struct component *component, void *ctx)
 {
-	struct sm *sm = ctx;
-	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
 	(void)component;
+	(void)ctx;
+}
 
-	/* The router re-sends every bound name after this: a fresh list. */
+/* The link dropped: the router sends a fresh list of bound names (watch)
+ * after the next handshake. */
+static void sm_on_down(struct component *component, const char *why, void *ctx)
+{
+	struct sm *sm = ctx;
+	(void)component;
+	(void)why;
 	sm_peers_free(sm);
-	stanza_set_attr(iq, "type", "set");
-	stanza_set_attr(iq, "id", "sm-watch");
-	stanza_add_child(iq, "watch", SM_NS_EXT);
-	sm_send(sm, iq);
-	stanza_unref(&iq);
 }
 
 static const struct component_callbacks sm_component_callbacks = {
 	.ready = sm_on_ready,
 	.stanza = sm_on_stanza,
+	.down = sm_on_down,
 };
 
 static void sm_on_signal(uv_signal_t *sig, int signum)
@@ -160,6 +162,7 @@ int main(int argc, char **argv)
 		.binds = domains,
 		.n_binds = n_domains,
 		.shared = true,
+		.watch = true,
 	};
 	sm.loop = uv_default_loop();
 	conn_loop_init(sm.loop);
