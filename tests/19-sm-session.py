@@ -196,23 +196,26 @@ def test_offline_message_survives_kill_9(router):
     r = router()
     adduser(r, 'juliet@localhost', 'pencil')
     sm = Sm(r)
-    a = connect_component(r, 'a.localhost')
-    time.sleep(0.3)
-    a.send(message('juliet@localhost', 'x@a.localhost', id='keep', body='survive', type='chat'))
-    a.send(iq('get', 'after', "<ping xmlns='urn:xmpp:ping'/>", to='localhost', frm='x@a.localhost'))
-    a.wait_for(lambda e: e.get('id') == 'after')  # sm handled the message before this
-    sm.kill9()
-    sm.start()
-    s = c2s(r)
-    time.sleep(0.5)
-    start_session(s, 'juliet@localhost/r', 'k1')
-    s.send("<message from='c2s.localhost' to='juliet@localhost'><from-client xmlns='%s' "
-           "sid='k1'><presence/></from-client></message>" % NS_S)
-    got = deliveries(s, 2)
-    assert got[1][1].get('id') == 'keep'
-    body = [c for c in got[1][1] if local(c) == 'body']
-    assert body and body[0].text == 'survive'
-    sm.stop()
+    try:
+        a = connect_component(r, 'a.localhost')
+        time.sleep(0.3)
+        a.send(message('juliet@localhost', 'x@a.localhost', id='keep', body='survive', type='chat'))
+        a.send(iq('get', 'after', "<ping xmlns='urn:xmpp:ping'/>", to='localhost',
+                  frm='x@a.localhost'))
+        a.wait_for(lambda e: e.get('id') == 'after')  # sm handled the message before this
+        sm.kill9()
+        sm.start()
+        s = c2s(r)
+        time.sleep(0.5)
+        start_session(s, 'juliet@localhost/r', 'k1')
+        s.send("<message from='c2s.localhost' to='juliet@localhost'><from-client xmlns='%s' "
+               "sid='k1'><presence/></from-client></message>" % NS_S)
+        got = deliveries(s, 2)
+        assert got[1][1].get('id') == 'keep'
+        body = [c for c in got[1][1] if local(c) == 'body']
+        assert body and body[0].text == 'survive'
+    finally:
+        sm.stop()
 
 
 def from_client(s, sid, xml):
