@@ -61,6 +61,23 @@ class Echo:
             assert m not in text, text
 
 
+@pytest.fixture
+def echo_factory():
+    """Start echo-components; any still running at the end is killed, so a
+    failing test leaves no process behind."""
+    made = []
+
+    def start(*args, **kwargs):
+        e = Echo(*args, **kwargs)
+        made.append(e)
+        return e
+    yield start
+    for e in made:
+        if e.proc.poll() is None:
+            e.proc.kill()
+            e.proc.wait(10)
+
+
 def restart_router(r, hard=True):
     """Stop the router (kill -9 or SIGTERM) and start it again on the same
     port with the same configuration."""
@@ -93,9 +110,9 @@ def echo_round_trip(a, to, mid):
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize('hard', [True, False], ids=['kill-9', 'sigterm'])
-def test_reconnects_and_rebinds_after_router_restart(router, hard):
+def test_reconnects_and_rebinds_after_router_restart(router, echo_factory, hard):
     r = router()
-    echo = Echo(r, 'echo1.localhost', binds=['localhost'], shared=True)
+    echo = echo_factory(r, 'echo1.localhost', binds=['localhost'], shared=True)
     echo.wait_line('ready')
     a = connect_component(r, 'a.localhost')
     echo_round_trip(a, 'juliet@localhost', 'before')
@@ -112,11 +129,11 @@ def test_reconnects_and_rebinds_after_router_restart(router, hard):
 
 
 @pytest.mark.timeout(60)
-def test_waits_for_a_router_that_is_not_there_yet(router):
+def test_waits_for_a_router_that_is_not_there_yet(router, echo_factory):
     r = router()
     r.proc.kill()
     r.proc.wait(10)
-    echo = Echo(r, 'echo2.localhost', binds=['localhost'])
+    echo = echo_factory(r, 'echo2.localhost', binds=['localhost'])
     time.sleep(1.0)  # several failed attempts with backoff
     assert not any(l.startswith('ready') for l in echo.lines)
     restart_router(r, hard=True)  # (the old one is already gone)
@@ -127,14 +144,14 @@ def test_waits_for_a_router_that_is_not_there_yet(router):
 
 
 @pytest.mark.timeout(60)
-def test_bind_conflict_is_retried_not_fatal(router):
+def test_bind_conflict_is_retried_not_fatal(router, echo_factory):
     """A name held by someone else: the component keeps trying, and binds it
     once the holder goes away."""
     r = router()
     holder = connect_component(r, 'holder.localhost', secret=r.secret)
     from junction_helpers import bind
     assert bind(holder, 'busy.localhost').get('type') == 'result'
-    echo = Echo(r, 'echo3.localhost', binds=['busy.localhost'])
+    echo = echo_factory(r, 'echo3.localhost', binds=['busy.localhost'])
     echo.wait_line('down')  # bind refused: conflict
     holder.close()
     echo.wait_line('ready', timeout=15)
