@@ -159,6 +159,23 @@ void c2s_sm_session_start(struct c2s_client *client)
 	stanza_unref(&iq);
 }
 
+/* Tell sm about a session with an iq whose answer nobody waits for. */
+static void c2s_sm_send_session(struct c2s_client *client, const char *action, const char *id)
+{
+	struct c2s *c2s = client->c2s;
+	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+
+	stanza_set_attr(iq, "type", "set");
+	stanza_set_attr(iq, "from", c2s->name);
+	stanza_set_attr(iq, "to", client->full_jid);
+	stanza_set_attr(iq, "id", id);
+	struct stanza *s = stanza_add_child(iq, "session", C2S_NS_SESSION);
+	stanza_set_attr(s, "action", action);
+	stanza_set_attr(s, "sid", client->sid);
+	(void)c2s_sm_send(c2s, iq);
+	stanza_unref(&iq);
+}
+
 void c2s_sm_session_end(struct c2s_client *client)
 {
 	struct c2s *c2s = client->c2s;
@@ -167,18 +184,9 @@ void c2s_sm_session_end(struct c2s_client *client)
 		return;
 	client->session_sent = false;
 	client->established = false;
-	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
 	char id[96];
 	snprintf(id, sizeof(id), "%s-end-%s", c2s->instance, client->sid);
-	stanza_set_attr(iq, "type", "set");
-	stanza_set_attr(iq, "from", c2s->name);
-	stanza_set_attr(iq, "to", client->full_jid);
-	stanza_set_attr(iq, "id", id);
-	struct stanza *s = stanza_add_child(iq, "session", C2S_NS_SESSION);
-	stanza_set_attr(s, "action", "end");
-	stanza_set_attr(s, "sid", client->sid);
-	(void)c2s_sm_send(c2s, iq);
-	stanza_unref(&iq);
+	c2s_sm_send_session(client, "end", id);
 }
 
 void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
@@ -231,16 +239,7 @@ static void c2s_sm_reannounce(struct c2s *c2s, const char *domain)
 			continue;
 		char id[96];
 		snprintf(id, sizeof(id), "reannounce-%s", c->sid);
-		struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
-		stanza_set_attr(iq, "type", "set");
-		stanza_set_attr(iq, "id", id);
-		stanza_set_attr(iq, "from", c2s->name);
-		stanza_set_attr(iq, "to", c->full_jid);
-		struct stanza *s = stanza_add_child(iq, "session", C2S_NS_SESSION);
-		stanza_set_attr(s, "action", "start");
-		stanza_set_attr(s, "sid", c->sid);
-		(void)c2s_sm_send(c2s, iq);
-		stanza_unref(&iq);
+		c2s_sm_send_session(c, "start", id);
 		if (c->presence != NULL)
 			(void)c2s_sm_send(c2s, c->presence);
 		n++;

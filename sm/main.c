@@ -46,11 +46,7 @@ static void sm_status(struct sm *sm, struct stanza *iq)
 		n++;
 		available += s->available;
 	}
-	struct stanza *r = stanza_new("iq", STREAM_NS_COMPONENT);
-	stanza_set_attr(r, "type", "result");
-	stanza_set_attr(r, "id", stanza_get_attr(iq, "id"));
-	stanza_set_attr(r, "from", sm->name);
-	stanza_set_attr(r, "to", from);
+	struct stanza *r = sm_iq_result(iq); /* from sm->name, the iq's 'to' */
 	struct stanza *st = stanza_add_child(r, "status", SM_NS_SESSION);
 	snprintf(num, sizeof(num), "%lu", n);
 	stanza_set_attr(st, "sessions", num);

@@ -19,7 +19,7 @@
 #define SM_NS_PING "urn:xmpp:ping"
 #define SM_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 
-static struct stanza *sm_iq_result(const struct stanza *iq)
+struct stanza *sm_iq_result(const struct stanza *iq)
 {
 	struct stanza *r = stanza_new("iq", STREAM_NS_COMPONENT);
 

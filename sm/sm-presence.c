@@ -216,9 +216,11 @@ void sm_presence_inbound(struct sm *sm, const char *user, struct stanza *st)
 }
 
 /* Send st, from a session, to every contact with a subscription from the
- * user, and to the user's own available sessions. */
+ * user, and to the user's other available sessions (and to the sending one
+ * itself when include_self). With probe, also probe the contacts the user
+ * is subscribed to. */
 static void sm_presence_to_subscribers(struct sm *sm, struct sm_session *session,
-				       const struct stanza *st, bool probe)
+				       const struct stanza *st, bool probe, bool include_self)
 {
 	struct store_roster roster = {0};
 
@@ -238,7 +240,8 @@ static void sm_presence_to_subscribers(struct sm *sm, struct sm_session *session
 		store_roster_clear(&roster);
 	}
 	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
-		if (strcmp(s->bare, session->bare) == 0 && (s->available || s == session)) {
+		if (strcmp(s->bare, session->bare) == 0 &&
+		    (s == session ? include_self : s->available)) {
 			struct stanza *p = stanza_copy(st);
 			stanza_set_attr(p, "from", session->full);
 			stanza_set_attr(p, "to", s->full);
@@ -269,7 +272,7 @@ void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct sta
 		stanza_set_attr(session->presence, "from", NULL);
 		stanza_set_attr(session->presence, "to", NULL);
 	}
-	sm_presence_to_subscribers(sm, session, st, initial);
+	sm_presence_to_subscribers(sm, session, st, initial, true);
 	if (initial && session->priority >= 0)
 		sm_flush_offline(sm, session);
 }
@@ -282,23 +285,6 @@ void sm_presence_session_gone(struct sm *sm, struct sm_session *session)
 	stanza_set_attr(p, "type", "unavailable");
 	session->available = false;
 	/* Its own connection is gone: only contacts and other sessions. */
-	struct store_roster roster = {0};
-	if (store_roster_get(sm->store, session->bare, &roster) == STORE_OK) {
-		for (size_t i = 0; i < roster.n_items; i++) {
-			if (roster.items[i].subscription & STORE_SUB_FROM) {
-				stanza_set_attr(p, "from", session->full);
-				stanza_set_attr(p, "to", roster.items[i].jid);
-				sm_send(sm, p);
-			}
-		}
-		store_roster_clear(&roster);
-	}
-	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
-		if (s != session && s->available && strcmp(s->bare, session->bare) == 0) {
-			stanza_set_attr(p, "from", session->full);
-			stanza_set_attr(p, "to", s->full);
-			sm_session_deliver(sm, s, p);
-		}
-	}
+	sm_presence_to_subscribers(sm, session, p, false, false);
 	stanza_unref(&p);
 }

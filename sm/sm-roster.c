@@ -65,6 +65,19 @@ void sm_roster_push(struct sm *sm, const char *bare, const struct store_roster_i
 	}
 }
 
+/* The result to a session's roster request: no 'from', it is the
+ * server answering for the user's own account. */
+static struct stanza *sm_roster_result_new(const struct sm_session *session,
+					   const struct stanza *iq)
+{
+	struct stanza *res = stanza_new("iq", STREAM_NS_COMPONENT);
+
+	stanza_set_attr(res, "type", "result");
+	stanza_set_attr(res, "id", stanza_get_attr(iq, "id"));
+	stanza_set_attr(res, "to", session->full);
+	return res;
+}
+
 static void sm_roster_get(struct sm *sm, struct sm_session *session, struct stanza *iq)
 {
 	struct store_roster roster = {0};
@@ -75,10 +88,7 @@ static void sm_roster_get(struct sm *sm, struct sm_session *session, struct stan
 		return;
 	}
 	session->interested = true;
-	struct stanza *res = stanza_new("iq", STREAM_NS_COMPONENT);
-	stanza_set_attr(res, "type", "result");
-	stanza_set_attr(res, "id", stanza_get_attr(iq, "id"));
-	stanza_set_attr(res, "to", session->full);
+	struct stanza *res = sm_roster_result_new(session, iq);
 	struct stanza *q = stanza_add_child(res, "query", SM_NS_ROSTER);
 	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)roster.version);
 	stanza_set_attr(q, "ver", ver);
@@ -170,11 +180,8 @@ out:
 
 void sm_roster_result(struct sm *sm, struct sm_session *session, const struct stanza *iq)
 {
-	struct stanza *res = stanza_new("iq", STREAM_NS_COMPONENT);
+	struct stanza *res = sm_roster_result_new(session, iq);
 
-	stanza_set_attr(res, "type", "result");
-	stanza_set_attr(res, "id", stanza_get_attr(iq, "id"));
-	stanza_set_attr(res, "to", session->full);
 	sm_session_deliver(sm, session, res);
 	stanza_unref(&res);
 }

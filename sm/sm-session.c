@@ -93,12 +93,8 @@ static void sm_session_tell_end(struct sm *sm, const struct sm_session *s, const
 
 static void sm_session_result(struct sm *sm, const struct stanza *iq)
 {
-	struct stanza *r = stanza_new("iq", STREAM_NS_COMPONENT);
+	struct stanza *r = sm_iq_result(iq);
 
-	stanza_set_attr(r, "type", "result");
-	stanza_set_attr(r, "id", stanza_get_attr(iq, "id"));
-	stanza_set_attr(r, "from", stanza_get_attr(iq, "to"));
-	stanza_set_attr(r, "to", stanza_get_attr(iq, "from"));
 	sm_send(sm, r);
 	stanza_unref(&r);
 }

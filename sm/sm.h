@@ -109,6 +109,8 @@ void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct sta
 void sm_presence_session_gone(struct sm *sm, struct sm_session *session);
 
 /* sm-iq.c */
+/* A new iq result answering iq: same id, to/from swapped. */
+struct stanza *sm_iq_result(const struct stanza *iq);
 /* An iq to the server or to a user's bare JID that sm answers itself.
  * Returns false when it is not one sm handles. */
 bool sm_iq_handle(struct sm *sm, struct stanza *iq);
