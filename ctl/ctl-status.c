@@ -21,16 +21,12 @@ static const char *ctl_attr(const struct stanza *st, const char *name)
 /* Does stream s hold one of the users' domains in shared mode (an sm)? */
 static bool ctl_status_is_sm(const struct config *config, const struct stanza *s)
 {
-	size_t n;
-	const char *const *domains = config_get_list(config, "junction", "domains", &n);
-
 	for (size_t j = 0; j < stanza_count_child_elements(s); j++) {
 		struct stanza *b = stanza_child_element(s, j);
-		for (size_t i = 0; i < n; i++) {
-			if (strcmp(ctl_attr(b, "name"), domains[i]) == 0 &&
-			    strcmp(ctl_attr(b, "mode"), "shared") == 0)
-				return true;
-		}
+		const char *name = ctl_attr(b, "name");
+		if (strcmp(ctl_attr(b, "mode"), "shared") == 0 &&
+		    config_is_user_domain(config, name, strlen(name)))
+			return true;
 	}
 	return false;
 }
