@@ -260,9 +260,16 @@ static void component_conn_closed(struct conn *conn)
 	component_maybe_free(c);
 }
 
+/* The router took enough of what was queued: read its stanzas again. */
+static void component_drained(struct conn *conn)
+{
+	conn_read_resume(conn);
+}
+
 static const struct conn_callbacks component_conn_callbacks = {
 	.read = component_read,
 	.eof = component_eof,
+	.drained = component_drained,
 	.closed = component_conn_closed,
 };
 
@@ -292,6 +299,7 @@ static void component_on_connect(struct conn *conn, int status, void *ctx)
 	c->state = COMPONENT_HEADER;
 	xml_parser_reset(c->parser);
 	conn_start(conn, &component_conn_callbacks, c);
+	conn_set_low_water(conn, c->opt.queue_limit / 2);
 	stream_header(&b, STREAM_NS_COMPONENT, NULL, c->name, NULL);
 	conn_send(conn, b.data, b.len);
 	buf_free(&b);
@@ -412,11 +420,15 @@ int component_send(struct component *c, const struct stanza *st)
 	struct buf b = {0};
 
 	if (c->state == COMPONENT_READY) {
-		if (conn_queued(c->conn) > c->opt.queue_limit)
-			return -1;
 		stanza_serialize(st, STREAM_NS_COMPONENT, &b);
 		conn_send(c->conn, b.data, b.len);
 		buf_free(&b);
+		/* Backpressure, never loss: while the router is slow to take what
+		 * we send, stop reading the stanzas that make us send. The router
+		 * then sees a slow consumer and answers its senders with errors;
+		 * the drained callback resumes at half the limit. */
+		if (conn_queued(c->conn) > c->opt.queue_limit)
+			conn_read_stop(c->conn);
 		return 0;
 	}
 	if (c->pending.len > c->opt.queue_limit)

@@ -8,14 +8,17 @@
  * and sends what the owner gives it. When the stream drops it reconnects
  * with exponential backoff (min..max, with jitter) and binds again; while it
  * is down, stanzas the owner sends wait in a bounded queue (queue_limit
- * bytes) and go out in order once it is back. Stanzas already handed to a
- * connection that then drops are not sent again (the router may have them);
- * making that exact belongs to the restart work. Everything runs on one loop.
+ * bytes) and go out in order once it is back. While it is up, a send never
+ * fails: when more than queue_limit bytes wait for the router, the link
+ * stops reading from it until half has gone (backpressure, not loss).
+ * Stanzas already handed to a connection that then drops are not sent
+ * again (the router may have them); making that exact belongs to the
+ * restart work. Everything runs on one loop.
  *
  *   struct component_options o = {.address = "127.0.0.1:5347", .name = "sm.localhost",
  *                                 .secret = s, .binds = names, .n_binds = 1};
  *   component_start(loop, &o, &callbacks, ctx, &c);
- *   component_send(c, stanza);       // -1: over queue_limit, caller bounces
+ *   component_send(c, stanza);       // -1: router away, queue full: bounce
  *   component_stop(&c);              // closes; memory freed once the handle is
  */
 #ifndef JUNCTION_COMPONENT_H
@@ -52,7 +55,8 @@ struct component_options {
 	 * names bound and talk to it. The events reach the stanza callback,
 	 * a fresh full list after every reconnection. */
 	bool watch;
-	size_t queue_limit;  /* bytes queued while disconnected; 0: 1 MiB */
+	size_t queue_limit;  /* bytes queued while disconnected, and the output
+			      * backlog that pauses reading; 0: 1 MiB */
 	unsigned backoff_min_ms, backoff_max_ms; /* 0: 100 ms and 10 s */
 };
 

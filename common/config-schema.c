@@ -14,6 +14,10 @@ const struct config_key config_schema[] = {
 	 "the XMPP domains this deployment serves, comma separated"},
 	{"junction", "data_dir", CONFIG_PATH, "/var/lib/junction", false, "all",
 	 "directory for databases and other state"},
+	{"junction", "storage_fsync", CONFIG_BOOL, "no", false, "all",
+	 "fsync the database at every commit: stored data then survives a power cut too, at "
+	 "about 0.5 ms per change on sm's event loop; without it, a crash or kill -9 of any "
+	 "process loses nothing"},
 	{"junction", "log_level", CONFIG_LOGLEVEL, "info", false, "all",
 	 "least severe level that is logged, unless a process section overrides it"},
 	{"junction", "syslog", CONFIG_BOOL, "no", false, "all",

@@ -1,9 +1,11 @@
 /* db.h: the one wrapper around SQLite. Nothing else includes <sqlite3.h>.
  *
  * db_open() opens (creating with mode 0600) a database file in WAL mode with
- * synchronous=FULL, foreign keys on and a busy timeout, then brings its
- * schema up to date by applying, in one transaction, the caller's migration
- * steps that the file's schema_version table says are missing. Values reach
+ * synchronous=NORMAL (commits survive a crash of the process, not a power
+ * cut; db_set_fsync() for FULL), foreign keys on and a busy timeout, then
+ * brings its schema up to date by applying, in one transaction, the
+ * caller's migration steps that the file's schema_version table says are
+ * missing. Values reach
  * SQL only through parameter binding: every function that runs a statement
  * takes a format string with one letter per `?` and the values as varargs.
  *
@@ -25,6 +27,7 @@
 #ifndef JUNCTION_DB_H
 #define JUNCTION_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,9 +50,19 @@ struct db_stmt;
 /* migrations[i] is the SQL (one or more statements, constant text) that
  * takes the schema from version i to i + 1. A file whose version is higher
  * than n_migrations was written by a newer program and is refused. Returns
- * 0 or -1 with a message naming the file in err. */
+ * 0 or -1 with a message naming the file in err. migrations NULL opens the
+ * file as it is (a second connection to a database another one migrated). */
 int db_open(const char *path, const char *const *migrations, size_t n_migrations, struct db **db_r,
 	    char *err, size_t errlen);
+/* every_commit: synchronous=FULL (fsync at each commit), else NORMAL. */
+int db_set_fsync(struct db *db, bool every_commit);
+/* SQLite's own checkpoint after a commit that grows the WAL past 1000
+ * pages (on by default); off when another thread calls db_checkpoint(). */
+int db_set_autocheckpoint(struct db *db, bool on);
+/* A PASSIVE checkpoint: copy what it can of the WAL into the database
+ * without waiting for readers or writers. Reports the WAL's frames and how
+ * many are now copied (either may be NULL). DB_OK or DB_ERR. */
+int db_checkpoint(struct db *db, int *wal_frames_r, int *copied_r);
 /* Finalizes every statement (a db_stmt must not outlive its db) and closes. */
 void db_close(struct db **db);
 const char *db_path(const struct db *db);

@@ -21,11 +21,16 @@
 #include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "db-checkpoint.h"
 
 struct store_sqlite {
 	struct store store; /* first: a struct store * is a struct store_sqlite * */
 	struct db *db;
+	struct db_checkpointer *checkpointer; /* while attached to a loop */
 };
+
+/* How often the checkpointer copies the WAL into the database. */
+#define STORE_SQLITE_CHECKPOINT_MS 1000
 
 /* Schema steps, applied in order by db_open(); never edit a released step,
  * append a new one. */
@@ -154,10 +159,37 @@ static int store_sqlite_insert_credentials(struct store *store, const char *jid,
 			       (const void *)cred->server_key, cred->key_len));
 }
 
+static int store_sqlite_attach_loop(struct store *store, struct uv_loop_s *loop, char *err,
+				    size_t errlen)
+{
+	struct store_sqlite *s = (struct store_sqlite *)store;
+
+	if (db_checkpointer_start(loop, db_path(s->db), STORE_SQLITE_CHECKPOINT_MS, &s->checkpointer,
+				  err, errlen) < 0)
+		return -1;
+	if (db_set_autocheckpoint(s->db, false) < 0) {
+		snprintf(err, errlen, "%s", db_error(s->db));
+		db_checkpointer_stop(&s->checkpointer);
+		return -1;
+	}
+	return 0;
+}
+
+static void store_sqlite_detach_loop(struct store *store)
+{
+	struct store_sqlite *s = (struct store_sqlite *)store;
+
+	if (s->checkpointer == NULL)
+		return;
+	db_checkpointer_stop(&s->checkpointer);
+	db_set_autocheckpoint(s->db, true);
+}
+
 static void store_sqlite_close(struct store *store)
 {
 	struct store_sqlite *s = (struct store_sqlite *)store;
 
+	store_sqlite_detach_loop(store);
 	db_close(&s->db);
 	free(s);
 }
@@ -585,8 +617,8 @@ static int store_sqlite_offline_push(struct store *store, const char *jid, const
 						      "VALUES (?, ?, ?)",
 						      "slb", jid, (int64_t)time(NULL),
 						      (const void *)(xml != NULL ? xml : ""), len));
-	/* COMMIT returns after the WAL is fsync'd (synchronous=FULL): from here
-	 * on the stanza survives a crash of sm or of the machine. */
+	/* After COMMIT the stanza is in the WAL: it survives a crash or kill -9
+	 * of sm, and a power cut too with storage_fsync (synchronous=FULL). */
 	return store_sqlite_finish(store, r);
 }
 
@@ -653,6 +685,8 @@ static int store_sqlite_offline_delete(struct store *store, const char *jid)
 static const struct store_backend store_sqlite_backend = {
 	.name = "sqlite",
 	.close = store_sqlite_close,
+	.attach_loop = store_sqlite_attach_loop,
+	.detach_loop = store_sqlite_detach_loop,
 	.account_create = store_sqlite_account_create,
 	.account_set_credentials = store_sqlite_account_set_credentials,
 	.account_delete = store_sqlite_account_delete,
@@ -723,6 +757,14 @@ int store_open_config(const struct config *config, struct store **store_r, char 
 	char *path = store_default_path(config);
 	r = store_open_sqlite(path, store_r, err, errlen);
 	free(path);
+	if (r == 0 && config_get_bool(config, "junction", "storage_fsync")) {
+		struct store_sqlite *s = (struct store_sqlite *)*store_r;
+		if (db_set_fsync(s->db, true) < 0) {
+			snprintf(err, errlen, "%s", db_error(s->db));
+			store_close(store_r);
+			return -1;
+		}
+	}
 	return r;
 }
 

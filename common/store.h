@@ -6,9 +6,14 @@
  * functions only dispatch. sm and junctionctl open it with
  * store_open_config(). JIDs passed in are bare JIDs already normalised with
  * jid_parse() + jid_bare_string() ("node@domain"): the store compares bytes.
- * Calls block on disk (one fsync per change) and, up to DB_BUSY_TIMEOUT_MS,
- * on another process's write lock: never call them on a thread that serves
- * other users. One thread at a time per store; open one per thread.
+ * Calls block: SQLite's take tens of microseconds (a change is one write()
+ * to the WAL; one fsync more per change with [junction] storage_fsync),
+ * and up to DB_BUSY_TIMEOUT_MS when another process holds the write lock.
+ * sm calls them on its event loop after store_attach_loop(), which moves
+ * the slow part (WAL checkpoints and their fsyncs) to a worker thread;
+ * bench/bench-sm-storage measures what the rest costs other users. A
+ * backend that waits on a network (PostgreSQL) will need an asynchronous
+ * variant of this interface. One thread at a time per store.
  * Results are 0 or a negative enum store_result; after STORE_ERR_IO,
  * store_error() names the file and cause. Returned memory is the caller's,
  * released with the matching _free or _clear function.
@@ -27,6 +32,7 @@
 #include "scram.h"
 
 struct config;
+struct uv_loop_s;
 
 enum store_result {
 	STORE_OK = 0,
@@ -81,6 +87,9 @@ struct store;
 struct store_backend {
 	const char *name;
 	void (*close)(struct store *store);
+	/* Optional: background work on the owner's loop (checkpoints). */
+	int (*attach_loop)(struct store *store, struct uv_loop_s *loop, char *err, size_t errlen);
+	void (*detach_loop)(struct store *store);
 	int (*account_create)(struct store *store, const char *jid, const struct scram_credentials *sha1,
 			      const struct scram_credentials *sha256);
 	int (*account_set_credentials)(struct store *store, const char *jid,
@@ -129,6 +138,22 @@ static inline void store_close(struct store **store)
 	if (*store != NULL)
 		(*store)->backend->close(*store);
 	*store = NULL;
+}
+
+/* A process that uses the store from an event loop attaches it once; it
+ * detaches before its loop's last run. Returns 0 or -1 with err set. */
+static inline int store_attach_loop(struct store *store, struct uv_loop_s *loop, char *err,
+				    size_t errlen)
+{
+	return store->backend->attach_loop != NULL
+		       ? store->backend->attach_loop(store, loop, err, errlen)
+		       : 0;
+}
+
+static inline void store_detach_loop(struct store *store)
+{
+	if (store->backend->detach_loop != NULL)
+		store->backend->detach_loop(store);
 }
 
 static inline const char *store_error(const struct store *store)

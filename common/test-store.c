@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "db-checkpoint.h"
 #include "store.h"
 #include "test.h"
 
@@ -122,7 +123,7 @@ static void test_db_open_pragmas_and_mode(void)
 	CHECK_STR(db_column_text(st, 0), "wal");
 	db_stmt_free(&st);
 	CHECK(db_query(db, &st, "PRAGMA synchronous", NULL) == 0);
-	CHECK(db_step(st) == DB_ROW && db_column_int(st, 0) == 2); /* FULL */
+	CHECK(db_step(st) == DB_ROW && db_column_int(st, 0) == 1); /* NORMAL */
 	db_stmt_free(&st);
 	CHECK(db_query(db, &st, "PRAGMA busy_timeout", NULL) == 0);
 	CHECK(db_step(st) == DB_ROW && db_column_int(st, 0) == DB_BUSY_TIMEOUT_MS);
@@ -680,12 +681,49 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 	return remove(path);
 }
 
+/* ---- db-checkpoint.c ---- */
+
+static void test_checkpointer_empties_the_wal_off_the_loop(void)
+{
+	static const char *const steps[] = {"CREATE TABLE t (n INTEGER);"};
+	struct db *db = NULL;
+	struct db_checkpointer *cp = NULL;
+	uv_loop_t loop;
+	char err[512];
+	struct stat before, after;
+
+	CHECK(db_open(test_path("db-checkpoint"), steps, 1, &db, err, sizeof(err)) == 0);
+	if (db == NULL)
+		return;
+	CHECK(db_set_autocheckpoint(db, false) == 0);
+	for (int i = 0; i < 2000; i++)
+		CHECK(db_exec(db, "INSERT INTO t (n) VALUES (?)", "i", i) == DB_OK);
+	/* The rows are only in the WAL: the database file is still small. */
+	CHECK(stat(db_path(db), &before) == 0);
+	CHECK(uv_loop_init(&loop) == 0);
+	CHECK(db_checkpointer_start(&loop, db_path(db), 5, &cp, err, sizeof(err)) == 0);
+	/* Turn the loop until the timer has fired and the work is back. */
+	for (int turns = 0; turns < 2000 && db_checkpointer_runs(cp) == 0; turns++) {
+		uv_run(&loop, UV_RUN_ONCE);
+		uv_sleep(1);
+	}
+	CHECK(db_checkpointer_runs(cp) >= 1);
+	/* The worker copied the WAL's pages into the database file. */
+	CHECK(stat(db_path(db), &after) == 0);
+	CHECK(after.st_size > before.st_size);
+	db_checkpointer_stop(&cp);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(uv_loop_close(&loop) == 0);
+	db_close(&db);
+}
+
 static const struct test tests[] = {
 	TEST(test_db_open_pragmas_and_mode),
 	TEST(test_db_bind_formats_and_constraint),
 	TEST(test_db_nested_same_query),
 	TEST(test_db_migrations),
 	TEST(test_db_open_error_names_file),
+	TEST(test_checkpointer_empties_the_wal_off_the_loop),
 	TEST(test_account_create_exists_duplicate),
 	TEST(test_account_credentials_round_trip),
 	TEST(test_account_set_credentials),

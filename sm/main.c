@@ -128,6 +128,7 @@ static void sm_on_signal(uv_signal_t *sig, int signum)
 
 	JLOG_INFO(0, "shutting down");
 	component_stop(&sm->component);
+	store_detach_loop(sm->store);
 	uv_close((uv_handle_t *)&sm->sig_term, NULL);
 	uv_close((uv_handle_t *)&sm->sig_int, NULL);
 }
@@ -161,6 +162,13 @@ int main(int argc, char **argv)
 		.watch = true,
 	};
 	sm.loop = uv_default_loop();
+	if (store_attach_loop(sm.store, sm.loop, err, sizeof(err)) < 0) {
+		JLOG_ERROR(0, "%s", err);
+		store_close(&sm.store);
+		free(sm.name);
+		process_stop(&sm.config);
+		return 1;
+	}
 	conn_loop_init(sm.loop);
 	component_start(sm.loop, &o, &sm_component_callbacks, &sm, &sm.component);
 	uv_signal_init(sm.loop, &sm.sig_term);

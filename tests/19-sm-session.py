@@ -306,3 +306,39 @@ def test_roster_and_subscription_handshake(router):
         assert stanza_error(reply) == ('cancel', 'service-unavailable'), to_string(reply)
     finally:
         sm.stop()
+
+
+@pytest.mark.timeout(180)
+def test_burst_while_router_is_slow_loses_nothing(router):
+    """sm's output to the router backs up (the router is stopped while sm
+    works through a burst): sm stops reading instead of dropping what does
+    not fit its 1 MiB link queue, and every message arrives, in order."""
+    r = router(router_opts={'queue_limit': '256M'})
+    adduser(r, 'juliet@localhost', 'pencil')
+    sm = Sm(r)
+    try:
+        s = c2s(r)
+        time.sleep(0.5)
+        start_session(s, 'juliet@localhost/s', 's1')
+        n = 30000
+        pad = 'x' * 200
+        sm.proc.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(0, n, 500):
+                s.send(''.join("<message type='chat' from='romeo@localhost/r' "
+                               "to='juliet@localhost/s' id='b%d'><body>%s</body></message>"
+                               % (j, pad) for j in range(i, i + 500)))
+            time.sleep(1.0)  # the router has passed the burst on to sm's socket
+            r.proc.send_signal(signal.SIGSTOP)
+        finally:
+            sm.proc.send_signal(signal.SIGCONT)
+        try:
+            time.sleep(2.0)  # sm fills the kernel's buffers towards the router, then its queue
+        finally:
+            r.proc.send_signal(signal.SIGCONT)
+        got = deliveries(s, n, timeout=120)
+        ids = [m.get('id') for _, m in got]
+        assert ids == ['b%d' % i for i in range(n)], (len(ids), sm.log()[-2000:])
+        assert 'dropped' not in sm.log(), sm.log()[-2000:]
+    finally:
+        sm.stop()
