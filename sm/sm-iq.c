@@ -2,7 +2,10 @@
  *
  * For c2s (trusted peers only): credentials and session start/end
  * (urn:junction:session:1). For everyone: XEP-0199 ping and XEP-0030
- * disco#info of the server. Roster, vcard, private storage, blocking and
+ * disco#info and disco#items of the server, and of an account (answered
+ * on its behalf: identity account/registered and its available resources)
+ * for the account itself and contacts with a subscription to it; others
+ * get service-unavailable, as if the account did not exist. Roster, vcard, private storage, blocking and
  * the rest each get a file of their own here (sm-roster.c, ...) and one
  * line in sm_iq_handle().
  */
@@ -18,6 +21,7 @@
 
 #define SM_NS_PING "urn:xmpp:ping"
 #define SM_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define SM_NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 
 struct stanza *sm_iq_result(const struct stanza *iq)
 {
@@ -87,29 +91,102 @@ static void sm_iq_credentials(struct sm *sm, struct stanza *iq, struct stanza *q
 	free(bare);
 }
 
-static void sm_iq_disco_info(struct sm *sm, struct stanza *iq)
+/* May the sender of iq learn about the account `bare` (RFC 6121 8.5.1 and
+ * XEP-0030 security considerations): it exists, and the sender is the
+ * account itself or a contact the account shares its presence with. */
+static bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const char *bare)
 {
-	static const char *const features[] = {SM_NS_DISCO_INFO, SM_NS_PING};
+	const char *from = stanza_get_attr(iq, "from");
+	struct store_roster_item item = {0};
+	struct jid jid;
+	bool visible = false;
+
+	if (store_account_exists(sm->store, bare) != STORE_OK || from == NULL ||
+	    jid_parse(from, -1, &jid) != JID_OK)
+		return false;
+	char *requester = jid_bare_string(&jid);
+	jid_clear(&jid);
+	if (strcmp(requester, bare) == 0) {
+		visible = true;
+	} else if (store_roster_get_item(sm->store, bare, requester, &item) == STORE_OK) {
+		visible = (item.subscription & STORE_SUB_FROM) != 0;
+		store_roster_item_clear(&item);
+	}
+	free(requester);
+	return visible;
+}
+
+static void sm_iq_disco_info(struct sm *sm, struct stanza *iq, bool account)
+{
+	static const char *const server_features[] = {SM_NS_DISCO_INFO, SM_NS_DISCO_ITEMS,
+						      SM_NS_PING, "msgoffline"};
+	static const char *const account_features[] = {SM_NS_DISCO_INFO, SM_NS_DISCO_ITEMS};
+	const char *const *features = account ? account_features : server_features;
+	size_t n = account ? sizeof(account_features) / sizeof(account_features[0])
+			   : sizeof(server_features) / sizeof(server_features[0]);
 	struct stanza *res = sm_iq_result(iq);
 	struct stanza *q = stanza_add_child(res, "query", SM_NS_DISCO_INFO);
 	struct stanza *id = stanza_add_child(q, "identity", NULL);
 
-	stanza_set_attr(id, "category", "server");
-	stanza_set_attr(id, "type", "im");
-	stanza_set_attr(id, "name", "Junction");
-	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+	stanza_set_attr(id, "category", account ? "account" : "server");
+	stanza_set_attr(id, "type", account ? "registered" : "im");
+	if (!account)
+		stanza_set_attr(id, "name", "Junction");
+	for (size_t i = 0; i < n; i++)
 		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", features[i]);
 	sm_send(sm, res);
 	stanza_unref(&res);
+}
+
+/* The server has no items yet (services announce themselves later); an
+ * account's items are its available resources. */
+static void sm_iq_disco_items(struct sm *sm, struct stanza *iq, const char *bare)
+{
+	struct stanza *res = sm_iq_result(iq);
+	struct stanza *q = stanza_add_child(res, "query", SM_NS_DISCO_ITEMS);
+
+	for (struct sm_session *s = sm->sessions; bare != NULL && s != NULL; s = s->next) {
+		if (s->available && strcmp(s->bare, bare) == 0)
+			stanza_set_attr(stanza_add_child(q, "item", NULL), "jid", s->full);
+	}
+	sm_send(sm, res);
+	stanza_unref(&res);
+}
+
+/* XEP-0030 and XEP-0199 to the server or to an account's bare JID. */
+static bool sm_iq_public(struct sm *sm, struct stanza *iq, struct stanza *q)
+{
+	const char *to = stanza_get_attr(iq, "to");
+	struct jid jid;
+	char *bare = NULL;
+
+	if (jid_parse(to, -1, &jid) != JID_OK)
+		return false;
+	if (jid.node != NULL)
+		bare = jid_bare_string(&jid);
+	jid_clear(&jid);
+	if (bare != NULL && !sm_iq_account_visible(sm, iq, bare)) {
+		sm_bounce(sm, iq, "cancel", "service-unavailable");
+	} else if (strcmp(q->ns, SM_NS_PING) == 0) {
+		struct stanza *res = sm_iq_result(iq);
+		sm_send(sm, res);
+		stanza_unref(&res);
+	} else if (stanza_get_attr(q, "node") != NULL) {
+		sm_bounce(sm, iq, "cancel", "item-not-found");
+	} else if (strcmp(q->ns, SM_NS_DISCO_INFO) == 0) {
+		sm_iq_disco_info(sm, iq, bare != NULL);
+	} else {
+		sm_iq_disco_items(sm, iq, bare);
+	}
+	free(bare);
+	return true;
 }
 
 bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 {
 	struct stanza *q = stanza_child_element(iq, 0);
 	const char *type = stanza_get_attr(iq, "type");
-	const char *to = stanza_get_attr(iq, "to");
 	bool get = type != NULL && strcmp(type, "get") == 0;
-	bool to_server = to != NULL && strchr(to, '@') == NULL;
 
 	if (q == NULL || stanza_count_child_elements(iq) != 1) {
 		sm_bounce(sm, iq, "modify", "bad-request");
@@ -128,16 +205,9 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 		sm_roster_iq(sm, iq, q);
 		return true;
 	}
-	if (get && strcmp(q->ns, SM_NS_PING) == 0 && strcmp(q->name, "ping") == 0) {
-		struct stanza *res = sm_iq_result(iq);
-		sm_send(sm, res);
-		stanza_unref(&res);
-		return true;
-	}
-	if (get && to_server && strcmp(q->ns, SM_NS_DISCO_INFO) == 0 &&
-	    strcmp(q->name, "query") == 0 && stanza_get_attr(q, "node") == NULL) {
-		sm_iq_disco_info(sm, iq);
-		return true;
-	}
+	if (get && ((strcmp(q->ns, SM_NS_PING) == 0 && strcmp(q->name, "ping") == 0) ||
+		    ((strcmp(q->ns, SM_NS_DISCO_INFO) == 0 || strcmp(q->ns, SM_NS_DISCO_ITEMS) == 0) &&
+		     strcmp(q->name, "query") == 0)))
+		return sm_iq_public(sm, iq, q);
 	return false;
 }

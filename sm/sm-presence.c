@@ -124,6 +124,74 @@ static bool sm_is_type(const struct stanza *st, const char *type)
 	return t != NULL && strcmp(t, type) == 0;
 }
 
+/* ---- directed presence (RFC 6121 4.6) ---- */
+
+void sm_presence_directed_free(struct sm_session *session)
+{
+	while (session->directed != NULL) {
+		struct sm_directed *d = session->directed;
+		session->directed = d->next;
+		free(d->jid);
+		free(d);
+	}
+	session->n_directed = 0;
+}
+
+/* Remove jid from the session's list; true when it was there. */
+static bool sm_directed_remove(struct sm_session *session, const char *jid)
+{
+	for (struct sm_directed **p = &session->directed; *p != NULL; p = &(*p)->next) {
+		if (strcmp((*p)->jid, jid) == 0) {
+			struct sm_directed *d = *p;
+			*p = d->next;
+			free(d->jid);
+			free(d);
+			session->n_directed--;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Directed available presence to `to` (a JID string as normalised by
+ * jid_parse): remember it unless the contact hears the user's broadcasts
+ * anyway (a subscription from the user). */
+static void sm_directed_add(struct sm *sm, struct sm_session *session, const char *to,
+			    const char *contact)
+{
+	struct store_roster_item item = {0};
+
+	if (store_roster_get_item(sm->store, session->bare, contact, &item) == STORE_OK) {
+		bool subscribed = (item.subscription & STORE_SUB_FROM) != 0;
+		store_roster_item_clear(&item);
+		if (subscribed)
+			return;
+	}
+	if (strcmp(contact, session->bare) == 0 || session->n_directed >= SM_DIRECTED_MAX)
+		return;
+	sm_directed_remove(session, to);
+	struct sm_directed *d = xcalloc(1, sizeof(*d));
+	d->jid = xstrdup(to);
+	d->next = session->directed;
+	session->directed = d;
+	session->n_directed++;
+}
+
+/* The session becomes unavailable: everyone it sent directed presence to
+ * hears it, then the list is forgotten. */
+static void sm_directed_unavailable(struct sm *sm, struct sm_session *session,
+				    const struct stanza *st)
+{
+	for (struct sm_directed *d = session->directed; d != NULL; d = d->next) {
+		struct stanza *p = stanza_copy(st);
+		stanza_set_attr(p, "from", session->full);
+		stanza_set_attr(p, "to", d->jid);
+		sm_send(sm, p);
+		stanza_unref(&p);
+	}
+	sm_presence_directed_free(session);
+}
+
 void sm_presence_outbound(struct sm *sm, struct sm_session *session, struct stanza *st)
 {
 	const char *to = stanza_get_attr(st, "to");
@@ -134,7 +202,6 @@ void sm_presence_outbound(struct sm *sm, struct sm_session *session, struct stan
 		return;
 	}
 	char *contact = jid_bare_string(&jid);
-	jid_clear(&jid);
 	if (sm_is_type(st, "subscribe")) {
 		sm_presence_update(sm, session->bare, contact, true, sm_change_ask);
 	} else if (sm_is_type(st, "subscribed")) {
@@ -156,7 +223,14 @@ void sm_presence_outbound(struct sm *sm, struct sm_session *session, struct stan
 		goto out;
 	} else {
 		/* Directed presence (available, unavailable, probe is not the
-		 * client's to send): forwarded as it is, from the full JID. */
+		 * client's to send): forwarded as it is, from the full JID, and
+		 * remembered so that unavailable follows it (RFC 6121 4.6). */
+		char *full = jid_full_string(&jid);
+		if (sm_is_type(st, "unavailable"))
+			sm_directed_remove(session, full);
+		else if (stanza_get_attr(st, "type") == NULL && session->available)
+			sm_directed_add(sm, session, full, contact);
+		free(full);
 		if (!sm_is_type(st, "probe"))
 			sm_send(sm, st);
 		goto out;
@@ -165,6 +239,7 @@ void sm_presence_outbound(struct sm *sm, struct sm_session *session, struct stan
 	stanza_set_attr(st, "to", contact);
 	sm_send(sm, st);
 out:
+	jid_clear(&jid);
 	free(contact);
 }
 
@@ -273,6 +348,8 @@ void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct sta
 		stanza_set_attr(session->presence, "to", NULL);
 	}
 	sm_presence_to_subscribers(sm, session, st, initial, true);
+	if (unavailable)
+		sm_directed_unavailable(sm, session, st);
 	if (initial && session->priority >= 0)
 		sm_flush_offline(sm, session);
 }
@@ -286,5 +363,6 @@ void sm_presence_session_gone(struct sm *sm, struct sm_session *session)
 	session->available = false;
 	/* Its own connection is gone: only contacts and other sessions. */
 	sm_presence_to_subscribers(sm, session, p, false, false);
+	sm_directed_unavailable(sm, session, p);
 	stanza_unref(&p);
 }

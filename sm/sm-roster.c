@@ -78,11 +78,27 @@ static struct stanza *sm_roster_result_new(const struct sm_session *session,
 	return res;
 }
 
-static void sm_roster_get(struct sm *sm, struct sm_session *session, struct stanza *iq)
+static void sm_roster_get(struct sm *sm, struct sm_session *session, struct stanza *iq,
+			  const struct stanza *query)
 {
 	struct store_roster roster = {0};
+	const char *client_ver = stanza_get_attr(query, "ver");
+	uint64_t version;
 	char ver[24];
 
+	/* Roster versioning (RFC 6121 2.6): the client's copy is current, so
+	 * an empty result; later changes come as pushes. */
+	if (client_ver != NULL &&
+	    store_roster_version(sm->store, session->bare, &version) == STORE_OK) {
+		snprintf(ver, sizeof(ver), "%llu", (unsigned long long)version);
+		if (strcmp(ver, client_ver) == 0) {
+			session->interested = true;
+			struct stanza *res = sm_roster_result_new(session, iq);
+			sm_session_deliver(sm, session, res);
+			stanza_unref(&res);
+			return;
+		}
+	}
 	if (store_roster_get(sm->store, session->bare, &roster) != STORE_OK) {
 		sm_bounce(sm, iq, "wait", "internal-server-error");
 		return;
@@ -199,7 +215,7 @@ void sm_roster_iq(struct sm *sm, struct stanza *iq, struct stanza *query)
 		return;
 	}
 	if (strcmp(type, "get") == 0)
-		sm_roster_get(sm, session, iq);
+		sm_roster_get(sm, session, iq, query);
 	else
 		sm_roster_set(sm, session, iq, query);
 }

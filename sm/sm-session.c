@@ -49,6 +49,7 @@ static void sm_session_unlink(struct sm *sm, struct sm_session *session)
 static void sm_session_free(struct sm_session *s)
 {
 	stanza_unref(&s->presence);
+	sm_presence_directed_free(s);
 	free(s->full);
 	free(s->bare);
 	free(s->c2s);

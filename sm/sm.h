@@ -37,6 +37,16 @@
 struct component;
 struct stanza;
 
+/* A JID a session sent directed available presence to (RFC 6121 4.6),
+ * that will hear its unavailable presence too. */
+struct sm_directed {
+	char *jid;
+	struct sm_directed *next;
+};
+
+/* At most this many directed-presence targets are tracked per session. */
+#define SM_DIRECTED_MAX 100
+
 struct sm_session {
 	char *full;   /* node@domain/resource */
 	char *bare;   /* node@domain */
@@ -46,6 +56,8 @@ struct sm_session {
 	bool interested; /* asked for the roster: gets roster pushes */
 	int priority;
 	struct stanza *presence; /* last available presence, without to/from */
+	struct sm_directed *directed;
+	size_t n_directed;
 	struct sm_session *next;
 };
 
@@ -107,6 +119,7 @@ void sm_presence_inbound(struct sm *sm, const char *user, struct stanza *st);
 void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct stanza *st);
 /* The session ends: contacts and the user's other sessions hear it. */
 void sm_presence_session_gone(struct sm *sm, struct sm_session *session);
+void sm_presence_directed_free(struct sm_session *session);
 
 /* sm-iq.c */
 /* A new iq result answering iq: same id, to/from swapped. */
