@@ -627,8 +627,8 @@ static int store_sqlite_offline_count(struct store *store, const char *jid, size
 	return store_sqlite_offline_count_locked(store, jid, count_r);
 }
 
-static int store_sqlite_offline_pop(struct store *store, const char *jid,
-				    struct store_offline_message **msgs_r, size_t *n_r)
+static int store_sqlite_offline_fetch(struct store *store, const char *jid, int64_t after_id,
+				      struct store_offline_message **msgs_r, size_t *n_r)
 {
 	struct db *db = store_sqlite_db(store);
 	struct db_stmt *st = NULL;
@@ -638,21 +638,19 @@ static int store_sqlite_offline_pop(struct store *store, const char *jid,
 
 	*msgs_r = NULL;
 	*n_r = 0;
-	if ((r = store_sqlite_begin(store)) < 0)
-		return r;
-	if (db_query(db, &st, "SELECT stored, stanza FROM offline WHERE account = ? ORDER BY id",
-		     "s", jid) < 0) {
-		r = store_sqlite_io(store);
-		goto out;
-	}
+	if (db_query(db, &st,
+		     "SELECT id, stored, stanza FROM offline WHERE account = ? AND id > ? ORDER BY id",
+		     "sl", jid, after_id) < 0)
+		return store_sqlite_io(store);
 	while ((r = db_step(st)) == DB_ROW) {
 		size_t len;
-		const void *p = db_column_blob(st, 1, &len);
+		const void *p = db_column_blob(st, 2, &len);
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			v = xrealloc(v, cap * sizeof(*v));
 		}
-		v[n].stored = db_column_int(st, 0);
+		v[n].id = db_column_int(st, 0);
+		v[n].stored = db_column_int(st, 1);
 		v[n].xml = xmalloc(len + 1);
 		if (len > 0)
 			memcpy(v[n].xml, p, len);
@@ -662,11 +660,6 @@ static int store_sqlite_offline_pop(struct store *store, const char *jid,
 	}
 	db_stmt_free(&st);
 	r = store_sqlite_check(store, r);
-	if (r == STORE_OK)
-		r = store_sqlite_check(store, db_exec(db, "DELETE FROM offline WHERE account = ?", "s",
-						      jid));
-out:
-	r = store_sqlite_finish(store, r);
 	if (r != STORE_OK) {
 		store_offline_messages_free(&v, n);
 		return r;
@@ -674,6 +667,13 @@ out:
 	*msgs_r = v;
 	*n_r = n;
 	return STORE_OK;
+}
+
+static int store_sqlite_offline_delete_upto(struct store *store, const char *jid, int64_t upto_id)
+{
+	return store_sqlite_check(store, db_exec(store_sqlite_db(store),
+						 "DELETE FROM offline WHERE account = ? AND id <= ?",
+						 "sl", jid, upto_id));
 }
 
 static int store_sqlite_offline_delete(struct store *store, const char *jid)
@@ -700,7 +700,8 @@ static const struct store_backend store_sqlite_backend = {
 	.roster_version = store_sqlite_roster_version,
 	.offline_push = store_sqlite_offline_push,
 	.offline_count = store_sqlite_offline_count,
-	.offline_pop = store_sqlite_offline_pop,
+	.offline_fetch = store_sqlite_offline_fetch,
+	.offline_delete_upto = store_sqlite_offline_delete_upto,
 	.offline_delete = store_sqlite_offline_delete,
 };
 

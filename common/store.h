@@ -79,6 +79,7 @@ struct store_offline_message {
 	char *xml; /* the stanza's bytes as pushed, NUL-terminated for convenience */
 	size_t len;
 	int64_t stored; /* Unix time of the push, for the XEP-0203 delay stamp */
+	int64_t id;     /* increasing per store: what store_offline_delete_upto() takes */
 };
 
 struct store;
@@ -111,8 +112,9 @@ struct store_backend {
 	int (*offline_push)(struct store *store, const char *jid, const char *xml, size_t len,
 			    size_t max_messages);
 	int (*offline_count)(struct store *store, const char *jid, size_t *count_r);
-	int (*offline_pop)(struct store *store, const char *jid, struct store_offline_message **msgs_r,
-			   size_t *n_r);
+	int (*offline_fetch)(struct store *store, const char *jid, int64_t after_id,
+			     struct store_offline_message **msgs_r, size_t *n_r);
+	int (*offline_delete_upto)(struct store *store, const char *jid, int64_t upto_id);
 	int (*offline_delete)(struct store *store, const char *jid);
 };
 
@@ -259,8 +261,9 @@ void store_roster_clear(struct store_roster *roster);
 
 /* ---- offline messages ----
  * Stanzas kept for an account with no available resource, delivered in the
- * order pushed. When push returns 0 the stanza is on disk (fsync'd). Count,
- * pop and delete treat an unknown account as one with no messages. */
+ * order pushed. When push returns 0 the stanza is stored (see the top of
+ * this file for what survives what). Count, fetch, pop and delete treat an
+ * unknown account as one with no messages. */
 
 /* Append a stanza's bytes. STORE_ERR_FULL when the account already holds
  * max_messages (0: no cap); STORE_ERR_NOT_FOUND for no such account. */
@@ -275,14 +278,37 @@ static inline int store_offline_count(struct store *store, const char *jid, size
 	return store->backend->offline_count(store, jid, count_r);
 }
 
-/* Remove and return all of the account's messages, oldest first, in one
- * transaction (*msgs_r is NULL when there are none). Once this returns
- * they exist only in the caller's memory. Free with
- * store_offline_messages_free(). */
+void store_offline_messages_free(struct store_offline_message **msgs, size_t n);
+
+/* Return the account's messages with an id above after_id (0: all),
+ * oldest first, leaving them stored (*msgs_r is NULL when there are none).
+ * The caller delivers them, then deletes them with
+ * store_offline_delete_upto(): a crash in between delivers them again
+ * rather than losing them. Free with store_offline_messages_free(). */
+static inline int store_offline_fetch(struct store *store, const char *jid, int64_t after_id,
+				      struct store_offline_message **msgs_r, size_t *n_r)
+{
+	return store->backend->offline_fetch(store, jid, after_id, msgs_r, n_r);
+}
+
+/* Delete the account's messages with an id up to upto_id. */
+static inline int store_offline_delete_upto(struct store *store, const char *jid, int64_t upto_id)
+{
+	return store->backend->offline_delete_upto(store, jid, upto_id);
+}
+
+/* Fetch everything and delete it at once: the messages then exist only in
+ * the caller's memory (for tools; sm uses fetch, deliver, delete). */
 static inline int store_offline_pop(struct store *store, const char *jid,
 				    struct store_offline_message **msgs_r, size_t *n_r)
 {
-	return store->backend->offline_pop(store, jid, msgs_r, n_r);
+	int r = store_offline_fetch(store, jid, 0, msgs_r, n_r);
+	if (r == 0 && *n_r > 0 &&
+	    (r = store_offline_delete_upto(store, jid, (*msgs_r)[*n_r - 1].id)) != 0) {
+		store_offline_messages_free(msgs_r, *n_r);
+		*n_r = 0;
+	}
+	return r;
 }
 
 /* Drop all of the account's messages. */
@@ -291,6 +317,5 @@ static inline int store_offline_delete(struct store *store, const char *jid)
 	return store->backend->offline_delete(store, jid);
 }
 
-void store_offline_messages_free(struct store_offline_message **msgs, size_t n);
 
 #endif

@@ -489,6 +489,19 @@ static void test_offline_order_cap_pop(void)
 	/* Room again after the pop; delete drops everything. */
 	CHECK(push(s, me, "<message id='a'/>", 5) == 0);
 	CHECK(push(s, me, "<message id='b'/>", 0) == 0);
+	/* fetch leaves them stored; after_id skips; delete_upto drops the
+	 * delivered ones only. */
+	CHECK(store_offline_fetch(s, me, 0, &msgs, &n) == 0 && n == 2);
+	int64_t first = n == 2 ? msgs[0].id : 0, second = n == 2 ? msgs[1].id : 0;
+	store_offline_messages_free(&msgs, n);
+	CHECK(first > 0 && second > first);
+	CHECK(store_offline_fetch(s, me, first, &msgs, &n) == 0 && n == 1);
+	if (n == 1)
+		CHECK_STR(msgs[0].xml, "<message id='b'/>");
+	store_offline_messages_free(&msgs, n);
+	CHECK(push(s, me, "<message id='c'/>", 0) == 0);
+	CHECK(store_offline_delete_upto(s, me, first) == 0);
+	CHECK(store_offline_count(s, me, &n) == 0 && n == 2);
 	CHECK(store_offline_delete(s, me) == 0);
 	CHECK(store_offline_count(s, me, &n) == 0 && n == 0);
 	store_close(&s);

@@ -127,8 +127,10 @@ static void sm_on_signal(uv_signal_t *sig, int signum)
 	(void)signum;
 
 	JLOG_INFO(0, "shutting down");
+	sm_offline_acks_run(sm);
 	component_stop(&sm->component);
 	store_detach_loop(sm->store);
+	uv_close((uv_handle_t *)&sm->ack_timer, NULL);
 	uv_close((uv_handle_t *)&sm->sig_term, NULL);
 	uv_close((uv_handle_t *)&sm->sig_int, NULL);
 }
@@ -170,6 +172,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	conn_loop_init(sm.loop);
+	uv_timer_init(sm.loop, &sm.ack_timer);
+	sm.ack_timer.data = &sm;
 	component_start(sm.loop, &o, &sm_component_callbacks, &sm, &sm.component);
 	uv_signal_init(sm.loop, &sm.sig_term);
 	uv_signal_init(sm.loop, &sm.sig_int);

@@ -190,12 +190,41 @@ static void sm_add_delay(struct sm *sm, struct stanza *st, int64_t stored, const
 	stanza_add_text(d, "Offline Storage", 15);
 }
 
+static void sm_on_ack_timer(uv_timer_t *timer)
+{
+	sm_offline_acks_run(timer->data);
+}
+
+/* Messages of bare already delivered and waiting for deletion: a second
+ * flush before then starts after them. */
+static int64_t sm_offline_pending(const struct sm *sm, const char *bare)
+{
+	for (const struct sm_offline_ack *a = sm->acks; a != NULL; a = a->next)
+		if (strcmp(a->bare, bare) == 0)
+			return a->upto;
+	return 0;
+}
+
+void sm_offline_acks_run(struct sm *sm)
+{
+	while (sm->acks != NULL) {
+		struct sm_offline_ack *a = sm->acks;
+		sm->acks = a->next;
+		if (store_offline_delete_upto(sm->store, a->bare, a->upto) != STORE_OK)
+			JLOG_ERROR(0, "offline messages of %s: %s (they will be delivered again)",
+				   a->bare, store_error(sm->store));
+		free(a->bare);
+		free(a);
+	}
+}
+
 void sm_flush_offline(struct sm *sm, struct sm_session *session)
 {
 	struct store_offline_message *msgs = NULL;
+	int64_t after = sm_offline_pending(sm, session->bare);
 	size_t n = 0;
 
-	if (store_offline_pop(sm->store, session->bare, &msgs, &n) != STORE_OK) {
+	if (store_offline_fetch(sm->store, session->bare, after, &msgs, &n) != STORE_OK) {
 		JLOG_ERROR(0, "offline messages for %s: %s", session->bare, store_error(sm->store));
 		return;
 	}
@@ -206,6 +235,24 @@ void sm_flush_offline(struct sm *sm, struct sm_session *session)
 			sm_session_deliver(sm, session, st);
 			stanza_unref(&st);
 		}
+	}
+	if (n > 0 && component_is_ready(sm->component)) {
+		/* Deleted on the next loop turn, after this turn's writes to the
+		 * router are handed to the kernel: a crash before that delivers
+		 * them again instead of losing them. (With the router away they
+		 * wait in sm's memory only: kept in storage until a later
+		 * login.) */
+		struct sm_offline_ack *a = NULL;
+		for (a = sm->acks; a != NULL && strcmp(a->bare, session->bare) != 0; a = a->next)
+			;
+		if (a == NULL) {
+			a = xcalloc(1, sizeof(*a));
+			a->bare = xstrdup(session->bare);
+			a->next = sm->acks;
+			sm->acks = a;
+		}
+		a->upto = msgs[n - 1].id;
+		uv_timer_start(&sm->ack_timer, sm_on_ack_timer, 0, 0);
 	}
 	store_offline_messages_free(&msgs, n);
 }

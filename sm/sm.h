@@ -61,6 +61,13 @@ struct sm_session {
 	struct sm_session *next;
 };
 
+/* Offline messages handed to the router, deleted on the next loop turn. */
+struct sm_offline_ack {
+	char *bare;
+	int64_t upto; /* store id of the last one delivered */
+	struct sm_offline_ack *next;
+};
+
 struct sm_peer {
 	char *name;
 	struct sm_peer *next;
@@ -74,6 +81,8 @@ struct sm {
 	char *name; /* this instance's component name */
 	struct sm_session *sessions; /* few per process in tests; a table later */
 	struct sm_peer *peers;       /* names bound by trusted streams */
+	struct sm_offline_ack *acks;
+	uv_timer_t ack_timer;
 	uv_signal_t sig_term, sig_int;
 };
 
@@ -100,8 +109,11 @@ void sm_send(struct sm *sm, const struct stanza *st);
 /* Deliver to every available session of bare; returns how many. */
 int sm_deliver_to_available(struct sm *sm, const char *bare, const struct stanza *st);
 void sm_store_offline(struct sm *sm, const char *bare, const struct stanza *st);
-/* Deliver and forget the stored offline messages of the session's user. */
+/* Deliver the stored offline messages of the session's user; they are
+ * deleted once written towards the router (sm_offline_acks_run()). */
 void sm_flush_offline(struct sm *sm, struct sm_session *session);
+/* Delete what was delivered (the ack timer's callback; also at shutdown). */
+void sm_offline_acks_run(struct sm *sm);
 
 /* sm-roster.c */
 void sm_roster_iq(struct sm *sm, struct stanza *iq, struct stanza *query);

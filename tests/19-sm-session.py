@@ -214,6 +214,21 @@ def test_offline_message_survives_kill_9(router):
         assert got[1][1].get('id') == 'keep'
         body = [c for c in got[1][1] if local(c) == 'body']
         assert body and body[0].text == 'survive'
+        # Delivered once: deleted after it went out, so another session of
+        # the same user, after another sm restart, does not get it again.
+        time.sleep(0.3)
+        sm.kill9()
+        sm.start()
+        s.close()
+        s = c2s(r)
+        time.sleep(0.5)
+        start_session(s, 'juliet@localhost/r2', 'k2')
+        s.send("<message from='c2s.localhost' to='juliet@localhost'><from-client xmlns='%s' "
+               "sid='k2'><presence/></from-client></message>" % NS_S)
+        got = deliveries(s, 1)
+        assert local(got[0][1]) == 'presence'
+        more = s.drain(quiet=1.0)
+        assert not [e for e in more if 'keep' in to_string(e)], [to_string(e) for e in more]
     finally:
         sm.stop()
 
