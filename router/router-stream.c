@@ -61,9 +61,14 @@ struct router_stream *router_find_route(struct router *router, const char *domai
 		return dest;
 	/* A domain this deployment serves never goes to the default route:
 	 * s2s would only send it back here. */
-	char *name = xstrndup(domain, domain_len);
+	char name[1024]; /* a JID domainpart is at most 1023 bytes (RFC 7622) */
+	if (domain_len >= sizeof(name)) {
+		*served_r = false;
+		return NULL;
+	}
+	memcpy(name, domain, domain_len);
+	name[domain_len] = '\0';
 	*served_r = router_serves(router, name);
-	free(name);
 	return *served_r ? NULL : route_default(router->routes);
 }
 
