@@ -399,6 +399,7 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 	c2s->require_tls = config_get_bool(cfg, "c2s", "require_tls");
 	c2s->auth_timeout_ms = config_get_duration_ms(cfg, "c2s", "auth_timeout");
 	c2s->limits.max_stanza_bytes = config_get_size(cfg, "c2s", "max_stanza_bytes");
+	uint64_t failures = config_get_uint(cfg, "c2s", "auth_max_failures");
 	digest_random_hex(c2s->instance, (sizeof(c2s->instance) - 1) / 2);
 	if (config_get(cfg, "c2s", "name") != NULL)
 		c2s->name = xstrdup(config_get(cfg, "c2s", "name"));
@@ -412,6 +413,13 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 	c2s->timer.data = c2s;
 	conn_loop_init(c2s->loop);
 
+	/* RFC 6120 6.4.5: at least 2 retries, no more than 5. */
+	if (failures < 2 || failures > 5) {
+		snprintf(err, errlen, "%s: [c2s] auth_max_failures must be 2 to 5, not %llu",
+			 config_path(cfg), (unsigned long long)failures);
+		return -1;
+	}
+	c2s->auth_max_failures = (unsigned)failures;
 	if (cert == NULL || key == NULL) {
 		snprintf(err, errlen, "%s: [c2s] tls_cert and tls_key must be set",
 			 config_path(cfg));

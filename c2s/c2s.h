@@ -103,9 +103,11 @@ struct c2s_client {
 	struct c2s_sasl *sasl;
 	char *sasl_user;   /* nodeprep'd username the mechanism asked about */
 	bool authenticated;
+	unsigned sasl_failures; /* failed attempts on this stream (RFC 6120 6.4.5) */
 	char *user;        /* the authenticated localpart */
 	struct buf held;   /* answer written when a throttle hold ends */
 	bool held_success;
+	const char *held_condition; /* static: the held failure's condition */
 	uint64_t hold_until_ms;
 
 	/* requests to sm (c2s-sm.c) */
@@ -140,7 +142,7 @@ struct c2s {
 	struct c2s_client *clients;
 	struct c2s_client *by_id[C2S_ID_BUCKETS];
 	uv_timer_t timer;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 	char *name; /* the component name */
 	/* Names bound by trusted streams (Junction's own processes), from the
 	 * router's watch events: only they may send <deliver/> and action='end'. */
@@ -149,6 +151,7 @@ struct c2s {
 	size_t n_domains;
 	bool require_tls;
 	uint64_t auth_timeout_ms;
+	unsigned auth_max_failures; /* [c2s] auth_max_failures */
 	struct xml_parser_limits limits;
 	char instance[9]; /* random per process start: prefixes sids and iq ids */
 	/* Key for SASL's fake salts: derived from [router] secret, so it is the

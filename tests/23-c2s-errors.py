@@ -102,3 +102,101 @@ def test_defined_types_pass(deployment, stanza):
     d.sm.wait_for(lambda: [s for s in d.sm.received if s.get('id') == 'ok'], what='the stanza')
     nothing_with(c, lambda e: e.get('id') == 'ok', quiet=0.5)
     c.close()
+
+
+# ---- SASL ------------------------------------------------------------------------
+
+def auth(c, mech, initial=None):
+    text = '' if initial is None else base64.b64encode(initial).decode()
+    attr = '' if mech is None else " mechanism='%s'" % mech
+    c.send("<auth xmlns='%s'%s>%s</auth>" % (NS_SASL, attr, text))
+    return c.next()
+
+
+def failure(el):
+    assert local(el) == 'failure' and el.tag.startswith('{%s}' % NS_SASL), to_string(el)
+    return [local(x) for x in el]
+
+
+@pytest.mark.timeout(60)
+def test_mechanism_not_offered_is_invalid_mechanism(deployment):
+    d = deployment()
+    c = tls_stream(d.c2s.port)
+    assert failure(auth(c, 'DIGEST-MD5')) == ['invalid-mechanism']
+    assert failure(auth(c, 'X-JUNCTION-NONE', b'x')) == ['invalid-mechanism']
+    c.close()
+    # Without a mechanism attribute, on a fresh stream (the cap is 3).
+    c = tls_stream(d.c2s.port)
+    assert failure(auth(c, None, b'\0juliet\0r0meo')) == ['invalid-mechanism']
+    assert local(c.auth_plain('juliet', 'r0meo')) == 'success'
+    c.close()
+
+
+@pytest.mark.timeout(60)
+def test_plain_before_tls_is_encryption_required(deployment):
+    """With require_tls off PLAIN is still not offered before TLS; asking for
+    it gets the condition RFC 6120 6.5.3 defines for exactly that case."""
+    d = deployment(c2s_opts={'require_tls': 'no'})
+    c = RawClient(d.c2s.port)
+    f = c.open_client()
+    offered = [m.text for m in f.find('{%s}mechanisms' % NS_SASL)]
+    assert 'PLAIN' not in offered, offered
+    assert failure(c.auth_plain('juliet', 'r0meo')) == ['encryption-required']
+    c.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('mech', ['PLAIN', 'SCRAM-SHA-256'])
+def test_authzid_of_another_account_is_invalid_authzid(deployment, mech):
+    d = deployment(accounts={'juliet': 'r0meo', 'romeo': 'jul1et'})
+    c = tls_stream(d.c2s.port)
+    if mech == 'PLAIN':
+        el = auth(c, mech, b'romeo@localhost\0juliet\0r0meo')
+    else:
+        el = auth(c, mech, b'n,a=romeo@localhost,n=juliet,r=0123456789abcdef')
+    assert failure(el) == ['invalid-authzid']
+    # Naming oneself is fine.
+    el = auth(c, 'PLAIN', b'juliet@localhost\0juliet\0r0meo')
+    assert local(el) == 'success', to_string(el)
+    c.close()
+
+
+@pytest.mark.timeout(60)
+def test_sasl_retries_are_capped_with_policy_violation(deployment):
+    """RFC 6120 6.4.5: after [c2s] auth_max_failures failed attempts (3 by
+    default) the stream ends with policy-violation, right after the last
+    <failure/>."""
+    d = deployment()
+    c = tls_stream(d.c2s.port)
+    for _ in range(2):
+        assert failure(c.auth_plain('juliet', 'wrong')) == ['not-authorized']
+    assert failure(c.auth_plain('juliet', 'wrong')) == ['not-authorized']
+    assert c.expect_stream_error() == 'policy-violation'
+    c.close()
+    # Any failure counts, not only wrong passwords; and the cap is per stream.
+    c = tls_stream(d.c2s.port)
+    assert failure(auth(c, 'DIGEST-MD5')) == ['invalid-mechanism']
+    assert failure(c.auth_plain('juliet', 'wrong')) == ['not-authorized']
+    assert local(c.auth_plain('juliet', 'r0meo')) == 'success'
+    c.close()
+
+
+@pytest.mark.timeout(60)
+def test_sasl_retry_cap_is_configurable(deployment):
+    d = deployment(c2s_opts={'auth_max_failures': '2'})
+    c = tls_stream(d.c2s.port)
+    assert failure(c.auth_plain('nobody', 'x')) == ['not-authorized']
+    assert failure(c.auth_plain('nobody', 'x')) == ['not-authorized']
+    assert c.expect_stream_error() == 'policy-violation'
+    c.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('value', ['1', '6'])
+def test_sasl_retry_cap_outside_the_rfc_range_is_refused(router, value):
+    r = router()
+    C2SProcess(r, r.workdir, {'auth_max_failures': value})  # writes [c2s]
+    p = subprocess.run([C2S_BIN, '-c', r.config_path], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and 'auth_max_failures' in lines[0], p.stderr
