@@ -200,3 +200,139 @@ def test_sasl_retry_cap_outside_the_rfc_range_is_refused(router, value):
     assert p.returncode == 1
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and 'auth_max_failures' in lines[0], p.stderr
+
+
+# ---- oversize ---------------------------------------------------------------------
+
+@pytest.mark.timeout(60)
+def test_oversize_stanza_is_policy_violation_and_not_routed(deployment):
+    """RFC 6120 4.9.3.14 names policy-violation for a stanza over a
+    configured size limit; not a byte of it is passed on."""
+    d = deployment(c2s_opts={'max_stanza_bytes': '4K'})
+    c = RawClient(d.c2s.port)
+    c.login()
+    c.send("<message to='romeo@localhost' id='big'><body>%s</body></message>" % ('x' * 8000))
+    assert c.expect_stream_error() == 'policy-violation'
+    time.sleep(0.3)
+    assert not [s for s in d.sm.received if s.get('id') == 'big']
+    c.close()
+    # Others are unaffected.
+    c = RawClient(d.c2s.port)
+    c.login(resource='other')
+    c.send("<message to='%s' id='small'><body>ok</body></message>" % BOT_JID)
+    assert wait_id(c, 'small').get('type') != 'error'
+    c.close()
+
+
+# ---- with the real sm ------------------------------------------------------------
+
+@pytest.fixture
+def im(router):
+    if not HAVE_SM:
+        pytest.skip('junction-sm not built')
+    r = router()
+    sm_session.adduser(r, 'juliet@localhost', 'r0meo')
+    sm_session.adduser(r, 'romeo@localhost', 'jul1et')
+    c2s = C2SProcess(r, r.workdir)
+    sm = sm_session.Sm(r)
+    c2s.start()
+    time.sleep(0.3)
+    yield c2s
+    c2s.stop()
+    sm.stop()
+
+
+def logged_in(c2s, user, password, resource):
+    cl = RawClient(c2s.port)
+    assert cl.login(user, password, resource).startswith('%s@localhost/' % user)
+    cl.send("<presence/>")
+    return cl
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('to', ['localhost', 'romeo@localhost'], ids=['server', 'bare-jid'])
+@pytest.mark.parametrize('type', ['get', 'set'])
+def test_unknown_namespace_iq_is_service_unavailable(im, to, type):
+    """RFC 6120 8.4 and RFC 6121 8.5.2.1.3 (the server answers an iq to a
+    bare JID on the user's behalf): an unknown payload namespace is
+    service-unavailable, type cancel."""
+    j = logged_in(im, 'juliet', 'r0meo', 'a')
+    logged_in(im, 'romeo', 'jul1et', 'b')
+    j.send("<iq type='%s' to='%s' id='u1'><query xmlns='urn:example:unknown'/></iq>" % (type, to))
+    el = wait_id(j, 'u1')
+    assert el.get('from') == to, to_string(el)
+    assert stanza_error(el) == ('cancel', 'service-unavailable'), to_string(el)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('type', ['chat', 'normal'])
+def test_message_to_missing_account_is_service_unavailable(im, type):
+    """RFC 6121 8.5.1: a message for an account that does not exist is
+    ignored or answered with service-unavailable; Junction answers."""
+    j = logged_in(im, 'juliet', 'r0meo', 'a')
+    j.send("<message to='ghost@localhost' id='g1' type='%s'><body>?</body></message>" % type)
+    assert stanza_error(wait_id(j, 'g1')) == ('cancel', 'service-unavailable')
+    j.send("<message to='ghost@localhost/x' id='g2' type='%s'><body>?</body></message>" % type)
+    assert stanza_error(wait_id(j, 'g2')) == ('cancel', 'service-unavailable')
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason='sm answers a subscription request to a missing local '
+                   "account with presence type='unsubscribed'; RFC 6121 3.1.2 requires an "
+                   'error stanza to the user (or, 8.5.1, silence), never a fake refusal')
+def test_subscription_request_to_missing_account(im):
+    """RFC 6121 3.1.2: a request that cannot be locally delivered because the
+    local contact does not exist gets "an appropriate error stanza" (8.5.1,
+    from the contact's side, says silently ignore). Either way no presence
+    of type 'unsubscribed' from an account that does not exist."""
+    j = logged_in(im, 'juliet', 'r0meo', 'a')
+    j.send("<presence to='ghost@localhost' type='subscribe' id='s1'/>")
+    j.send("<iq type='get' id='ping' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    seen = []
+    while True:
+        el = j.next()
+        seen.append(el)
+        if el.get('id') == 'ping':
+            break
+    seen += j.drain(quiet=1.0, limit=5)
+    from_ghost = [e for e in seen if local(e) == 'presence' and
+                  (e.get('from') or '').startswith('ghost@localhost')]
+    assert all(e.get('type') == 'error' for e in from_ghost), [to_string(e) for e in from_ghost]
+
+
+@pytest.mark.timeout(90)
+def test_client_vanishing_mid_stanza(im):
+    """A client whose TCP connection ends half way through a stanza: nothing
+    of that stanza is routed, its session ends (its contact sees it go
+    unavailable, an iq to it bounces) and everyone else keeps working."""
+    j = logged_in(im, 'juliet', 'r0meo', 'a')
+    rm = logged_in(im, 'romeo', 'jul1et', 'b')
+    # juliet subscribes to romeo's presence.
+    j.send("<presence to='romeo@localhost' type='subscribe'/>")
+    rm.wait_for(lambda e: local(e) == 'presence' and e.get('type') == 'subscribe')
+    rm.send("<presence to='juliet@localhost' type='subscribed'/>")
+    j.wait_for(lambda e: local(e) == 'presence' and e.get('from') == 'romeo@localhost/b'
+               and e.get('type') is None)
+
+    v = logged_in(im, 'romeo', 'jul1et', 'c')
+    j.wait_for(lambda e: local(e) == 'presence' and e.get('from') == 'romeo@localhost/c'
+               and e.get('type') is None)
+    v.send("<message to='juliet@localhost/a' id='half' type='chat'><body>never fin")
+    time.sleep(0.2)
+    v.sock.close()
+
+    gone = j.wait_for(lambda e: local(e) == 'presence' and e.get('from') == 'romeo@localhost/c')
+    assert gone.get('type') == 'unavailable', to_string(gone)
+    j.send("<iq type='get' to='romeo@localhost/c' id='dead'><ping xmlns='urn:xmpp:ping'/></iq>")
+    el = wait_id(j, 'dead')
+    assert stanza_error(el) == ('cancel', 'service-unavailable'), to_string(el)
+    # romeo's other resource and juliet still talk, and the half stanza
+    # never arrived.
+    rm.send("<message to='juliet@localhost/a' id='whole' type='chat'><body>ok</body></message>")
+    seen = []
+    el = j.wait_for(lambda e: e.get('id') == 'whole', others=seen)
+    assert el.get('from') == 'romeo@localhost/b'
+    j.send("<message to='romeo@localhost/b' id='back' type='chat'><body>ok</body></message>")
+    assert wait_id(rm, 'back').get('from') == 'juliet@localhost/a'
+    seen += j.drain(quiet=0.5, limit=5)
+    assert not [e for e in seen if e.get('id') == 'half'], [to_string(e) for e in seen]
