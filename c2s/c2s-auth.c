@@ -112,7 +112,7 @@ static void c2s_auth_finish(struct c2s_client *client, bool from_parser)
 	c2s_client_send(client, client->held.data, client->held.len);
 	buf_free(&client->held);
 	c2s_sasl_free(&client->sasl);
-	c2s_client_unhold(client);
+	c2s_flow_resume(client, C2S_PAUSE_HOLD);
 	if (client->held_success) {
 		client->authenticated = true;
 		client->user = client->sasl_user;
@@ -193,7 +193,7 @@ static void c2s_auth_outcome(struct c2s_client *client, int r, const struct buf 
 		  (unsigned long long)delay);
 	client->wait = C2S_WAIT_HOLD;
 	client->hold_until_ms = now + delay;
-	c2s_client_hold(client);
+	c2s_flow_pause(client, C2S_PAUSE_HOLD);
 }
 
 /* Ask sm for the credentials of the account the mechanism named. A

@@ -25,11 +25,13 @@
 
 static void c2s_client_read(struct conn *conn, const char *data, size_t len);
 static void c2s_client_eof(struct conn *conn, int status);
+static void c2s_client_drained(struct conn *conn);
 static void c2s_client_closed(struct conn *conn);
 
 static const struct conn_callbacks c2s_client_callbacks = {
 	.read = c2s_client_read,
 	.eof = c2s_client_eof,
+	.drained = c2s_client_drained,
 	.closed = c2s_client_closed,
 };
 
@@ -64,15 +66,18 @@ void c2s_client_send(struct c2s_client *client, const void *data, size_t len)
 	if (client->state == C2S_CLIENT_CLOSING)
 		return;
 	c2s_tls_output(client, data, len);
+	c2s_flow_output(client);
 }
 
-void c2s_client_send_stanza(struct c2s_client *client, const struct stanza *st)
+size_t c2s_client_send_stanza(struct c2s_client *client, const struct stanza *st)
 {
 	struct buf b = {0};
 
 	stanza_serialize(st, STREAM_NS_CLIENT, &b);
 	c2s_client_send(client, b.data, b.len);
+	size_t n = b.len;
 	buf_free(&b);
+	return n;
 }
 
 void c2s_client_error(struct c2s_client *client, const struct stanza *st, const char *type,
@@ -89,22 +94,6 @@ void c2s_client_error(struct c2s_client *client, const struct stanza *st, const 
 		stanza_set_attr(reply, "to", client->full_jid);
 	c2s_client_send_stanza(client, reply);
 	stanza_unref(&reply);
-}
-
-void c2s_client_hold(struct c2s_client *client)
-{
-	if (!client->read_held) {
-		client->read_held = true;
-		conn_read_stop(client->conn);
-	}
-}
-
-void c2s_client_unhold(struct c2s_client *client)
-{
-	if (client->read_held && client->state != C2S_CLIENT_CLOSING) {
-		client->read_held = false;
-		conn_read_resume(client->conn);
-	}
 }
 
 static void c2s_client_send_header(struct c2s_client *client)
@@ -227,6 +216,7 @@ static int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 	if (client->state != C2S_CLIENT_OPEN)
 		return 1;
 	JLOG_DEBUG(client->id, "in: %.*s", (int)ev->raw_len, ev->raw);
+	client->stanza_bytes = ev->raw_len;
 	if (client->wait != C2S_WAIT_NONE && !client->authenticated) {
 		/* Nothing may come while a SASL step waits for sm (RFC 6120
 		 * 6.4: the client waits for the server's challenge). */
@@ -297,6 +287,11 @@ static void c2s_client_eof(struct conn *conn, int status)
 	conn_close(conn, false, 0);
 }
 
+static void c2s_client_drained(struct conn *conn)
+{
+	c2s_flow_drained(conn->owner);
+}
+
 static void c2s_maybe_finish(struct c2s *c2s);
 
 static void c2s_client_closed(struct conn *conn)
@@ -304,6 +299,8 @@ static void c2s_client_closed(struct conn *conn)
 	struct c2s_client *client = conn->owner;
 	struct c2s *c2s = client->c2s;
 	struct c2s_client **pp = &c2s->by_id[client->id % C2S_ID_BUCKETS];
+
+	c2s_flow_forget(client);
 
 	while (*pp != client)
 		pp = &(*pp)->hash_next;
@@ -348,6 +345,9 @@ static void c2s_accept(struct conn *conn, struct c2s *c2s, bool direct_tls)
 	client->hash_next = c2s->by_id[client->id % C2S_ID_BUCKETS];
 	c2s->by_id[client->id % C2S_ID_BUCKETS] = client;
 	conn_start(conn, &c2s_client_callbacks, client);
+	conn_set_low_water(conn, C2S_CLIENT_RESUME_BYTES);
+	if (c2s->link_paused)
+		c2s_flow_pause(client, C2S_PAUSE_LINK);
 	JLOG_DEBUG(client->id, "accepted %s%s", conn->peer, direct_tls ? " (direct TLS)" : "");
 	if (direct_tls && c2s_tls_attach(client) < 0) {
 		client->state = C2S_CLIENT_CLOSING;
@@ -387,6 +387,7 @@ static void c2s_tick(uv_timer_t *timer)
 			c2s_client_close(c, "connection-timeout", "no authentication in time");
 	}
 	c2s_throttle_expire(c2s->throttle, now);
+	c2s_flow_tick(c2s);
 }
 
 int c2s_start(struct c2s *c2s, char *err, size_t errlen)

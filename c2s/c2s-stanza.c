@@ -108,4 +108,6 @@ void c2s_stanza_handle(struct c2s_client *client, struct stanza *st)
 		}
 	}
 	c2s_sm_from_client(client, st);
+	if (to != NULL)
+		c2s_flow_sent_to(client, to, client->stanza_bytes);
 }

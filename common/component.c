@@ -253,6 +253,13 @@ static void component_eof(struct conn *conn, int status)
 	component_schedule(c, NULL);
 }
 
+static void component_drained(struct conn *conn)
+{
+	struct component *c = conn->owner;
+	if (c->cbs->drained != NULL && !c->stopping)
+		c->cbs->drained(c, c->ctx);
+}
+
 static void component_conn_closed(struct conn *conn)
 {
 	struct component *c = conn->owner;
@@ -263,6 +270,7 @@ static void component_conn_closed(struct conn *conn)
 static const struct conn_callbacks component_conn_callbacks = {
 	.read = component_read,
 	.eof = component_eof,
+	.drained = component_drained,
 	.closed = component_conn_closed,
 };
 
@@ -292,6 +300,7 @@ static void component_on_connect(struct conn *conn, int status, void *ctx)
 	c->state = COMPONENT_HEADER;
 	xml_parser_reset(c->parser);
 	conn_start(conn, &component_conn_callbacks, c);
+	conn_set_low_water(conn, c->opt.low_water);
 	stream_header(&b, STREAM_NS_COMPONENT, NULL, c->name, NULL);
 	conn_send(conn, b.data, b.len);
 	buf_free(&b);
@@ -423,6 +432,11 @@ int component_send(struct component *c, const struct stanza *st)
 		return -1;
 	stanza_serialize(st, STREAM_NS_COMPONENT, &c->pending);
 	return 0;
+}
+
+size_t component_queued(const struct component *c)
+{
+	return c->pending.len + (c->conn != NULL ? conn_queued(c->conn) : 0);
 }
 
 bool component_is_ready(const struct component *c)
