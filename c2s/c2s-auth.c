@@ -12,6 +12,10 @@
  * With require_tls, SASL is not offered before TLS; an <auth/> sent anyway
  * gets <failure><encryption-required/></failure> and the stream stays open,
  * so the client may still do STARTTLS.
+ *
+ * RFC 6120 6.4.5: a stream allows [c2s] auth_max_failures failed attempts
+ * (temporary-auth-failure, our own fault, does not count); the <failure/>
+ * of the last one is followed by a policy-violation stream error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +74,17 @@ void c2s_auth_clear(struct c2s_client *client)
 	buf_free(&client->held);
 }
 
+/* A <failure/> was written: end the stream once the client has used up
+ * its attempts. */
+static void c2s_auth_count_failure(struct c2s_client *client, const char *condition)
+{
+	if (strcmp(condition, "temporary-auth-failure") == 0)
+		return;
+	if (++client->sasl_failures < client->c2s->auth_max_failures)
+		return;
+	c2s_client_close(client, "policy-violation", "too many failed authentication attempts");
+}
+
 static void c2s_auth_failure_now(struct c2s_client *client, const char *condition)
 {
 	struct buf b = {0};
@@ -80,6 +95,7 @@ static void c2s_auth_failure_now(struct c2s_client *client, const char *conditio
 	c2s_sasl_free(&client->sasl);
 	free(client->sasl_user);
 	client->sasl_user = NULL;
+	c2s_auth_count_failure(client, condition);
 }
 
 static void c2s_auth_account_key(const struct c2s_client *client, struct buf *key)
@@ -96,6 +112,7 @@ static void c2s_auth_finish(struct c2s_client *client, bool from_parser)
 	c2s_client_send(client, client->held.data, client->held.len);
 	buf_free(&client->held);
 	c2s_sasl_free(&client->sasl);
+	c2s_flow_resume(client, C2S_PAUSE_HOLD);
 	if (client->held_success) {
 		client->authenticated = true;
 		client->user = client->sasl_user;
@@ -112,8 +129,8 @@ static void c2s_auth_finish(struct c2s_client *client, bool from_parser)
 	} else {
 		free(client->sasl_user);
 		client->sasl_user = NULL;
+		c2s_auth_count_failure(client, client->held_condition);
 	}
-	c2s_client_unhold(client);
 }
 
 void c2s_auth_release(struct c2s_client *client)
@@ -159,6 +176,7 @@ static void c2s_auth_outcome(struct c2s_client *client, int r, const struct buf 
 			  client->sasl ? c2s_sasl_reason(client->sasl) : "");
 		buf_printf(&client->held, "<failure xmlns='%s'><%s/></failure>", C2S_NS_SASL,
 			   condition);
+		client->held_condition = condition;
 		if (r != C2S_SASL_TEMPORARY_AUTH_FAILURE) {
 			c2s_throttle_failure(t, ip_key.data, now);
 			if (user_key.data != NULL)
@@ -175,7 +193,7 @@ static void c2s_auth_outcome(struct c2s_client *client, int r, const struct buf 
 		  (unsigned long long)delay);
 	client->wait = C2S_WAIT_HOLD;
 	client->hold_until_ms = now + delay;
-	c2s_client_hold(client);
+	c2s_flow_pause(client, C2S_PAUSE_HOLD);
 }
 
 /* Ask sm for the credentials of the account the mechanism named. A

@@ -99,6 +99,7 @@ void c2s_bind_session_reply(struct c2s_client *client, const struct stanza *repl
 	client->req_id[0] = '\0';
 	if (type != NULL && strcmp(type, "result") == 0) {
 		client->established = true;
+		c2s_flow_established(client);
 		iq = stanza_new("iq", STREAM_NS_CLIENT);
 		stanza_set_attr(iq, "type", "result");
 		stanza_set_attr(iq, "id", client->bind_iq_id);

@@ -25,11 +25,13 @@
 
 static void c2s_client_read(struct conn *conn, const char *data, size_t len);
 static void c2s_client_eof(struct conn *conn, int status);
+static void c2s_client_drained(struct conn *conn);
 static void c2s_client_closed(struct conn *conn);
 
 static const struct conn_callbacks c2s_client_callbacks = {
 	.read = c2s_client_read,
 	.eof = c2s_client_eof,
+	.drained = c2s_client_drained,
 	.closed = c2s_client_closed,
 };
 
@@ -64,15 +66,18 @@ void c2s_client_send(struct c2s_client *client, const void *data, size_t len)
 	if (client->state == C2S_CLIENT_CLOSING)
 		return;
 	c2s_tls_output(client, data, len);
+	c2s_flow_output(client);
 }
 
-void c2s_client_send_stanza(struct c2s_client *client, const struct stanza *st)
+size_t c2s_client_send_stanza(struct c2s_client *client, const struct stanza *st)
 {
 	struct buf b = {0};
 
 	stanza_serialize(st, STREAM_NS_CLIENT, &b);
 	c2s_client_send(client, b.data, b.len);
+	size_t n = b.len;
 	buf_free(&b);
+	return n;
 }
 
 void c2s_client_error(struct c2s_client *client, const struct stanza *st, const char *type,
@@ -89,22 +94,6 @@ void c2s_client_error(struct c2s_client *client, const struct stanza *st, const 
 		stanza_set_attr(reply, "to", client->full_jid);
 	c2s_client_send_stanza(client, reply);
 	stanza_unref(&reply);
-}
-
-void c2s_client_hold(struct c2s_client *client)
-{
-	if (!client->read_held) {
-		client->read_held = true;
-		conn_read_stop(client->conn);
-	}
-}
-
-void c2s_client_unhold(struct c2s_client *client)
-{
-	if (client->read_held && client->state != C2S_CLIENT_CLOSING) {
-		client->read_held = false;
-		conn_read_resume(client->conn);
-	}
 }
 
 static void c2s_client_send_header(struct c2s_client *client)
@@ -151,7 +140,8 @@ static void c2s_client_features(struct c2s_client *client)
 
 	buf_append_str(&b, "<stream:features>");
 	if (client->authenticated) {
-		buf_printf(&b, "<bind xmlns='%s'/><session xmlns='%s'><optional/></session>",
+		buf_printf(&b, "<bind xmlns='%s'/><session xmlns='%s'><optional/></session>"
+			   "<ver xmlns='urn:xmpp:features:rosterver'/>",
 			   C2S_NS_BIND, C2S_NS_LEGACY_SESSION);
 	} else if (client->tls == NULL) {
 		buf_printf(&b, "<starttls xmlns='%s'>%s</starttls>", C2S_NS_TLS,
@@ -227,6 +217,7 @@ static int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 	if (client->state != C2S_CLIENT_OPEN)
 		return 1;
 	JLOG_DEBUG(client->id, "in: %.*s", (int)ev->raw_len, ev->raw);
+	client->stanza_bytes = ev->raw_len;
 	if (client->wait != C2S_WAIT_NONE && !client->authenticated) {
 		/* Nothing may come while a SASL step waits for sm (RFC 6120
 		 * 6.4: the client waits for the server's challenge). */
@@ -297,6 +288,11 @@ static void c2s_client_eof(struct conn *conn, int status)
 	conn_close(conn, false, 0);
 }
 
+static void c2s_client_drained(struct conn *conn)
+{
+	c2s_flow_drained(conn->owner);
+}
+
 static void c2s_maybe_finish(struct c2s *c2s);
 
 static void c2s_client_closed(struct conn *conn)
@@ -304,6 +300,8 @@ static void c2s_client_closed(struct conn *conn)
 	struct c2s_client *client = conn->owner;
 	struct c2s *c2s = client->c2s;
 	struct c2s_client **pp = &c2s->by_id[client->id % C2S_ID_BUCKETS];
+
+	c2s_flow_forget(client);
 
 	while (*pp != client)
 		pp = &(*pp)->hash_next;
@@ -348,6 +346,9 @@ static void c2s_accept(struct conn *conn, struct c2s *c2s, bool direct_tls)
 	client->hash_next = c2s->by_id[client->id % C2S_ID_BUCKETS];
 	c2s->by_id[client->id % C2S_ID_BUCKETS] = client;
 	conn_start(conn, &c2s_client_callbacks, client);
+	conn_set_low_water(conn, C2S_CLIENT_RESUME_BYTES);
+	if (c2s->link_paused)
+		c2s_flow_pause(client, C2S_PAUSE_LINK);
 	JLOG_DEBUG(client->id, "accepted %s%s", conn->peer, direct_tls ? " (direct TLS)" : "");
 	if (direct_tls && c2s_tls_attach(client) < 0) {
 		client->state = C2S_CLIENT_CLOSING;
@@ -387,6 +388,7 @@ static void c2s_tick(uv_timer_t *timer)
 			c2s_client_close(c, "connection-timeout", "no authentication in time");
 	}
 	c2s_throttle_expire(c2s->throttle, now);
+	c2s_flow_tick(c2s);
 }
 
 int c2s_start(struct c2s *c2s, char *err, size_t errlen)
@@ -399,6 +401,7 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 	c2s->require_tls = config_get_bool(cfg, "c2s", "require_tls");
 	c2s->auth_timeout_ms = config_get_duration_ms(cfg, "c2s", "auth_timeout");
 	c2s->limits.max_stanza_bytes = config_get_size(cfg, "c2s", "max_stanza_bytes");
+	uint64_t failures = config_get_uint(cfg, "c2s", "auth_max_failures");
 	digest_random_hex(c2s->instance, (sizeof(c2s->instance) - 1) / 2);
 	if (config_get(cfg, "c2s", "name") != NULL)
 		c2s->name = xstrdup(config_get(cfg, "c2s", "name"));
@@ -412,6 +415,13 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 	c2s->timer.data = c2s;
 	conn_loop_init(c2s->loop);
 
+	/* RFC 6120 6.4.5: at least 2 retries, no more than 5. */
+	if (failures < 2 || failures > 5) {
+		snprintf(err, errlen, "%s: [c2s] auth_max_failures must be 2 to 5, not %llu",
+			 config_path(cfg), (unsigned long long)failures);
+		return -1;
+	}
+	c2s->auth_max_failures = (unsigned)failures;
 	if (cert == NULL || key == NULL) {
 		snprintf(err, errlen, "%s: [c2s] tls_cert and tls_key must be set",
 			 config_path(cfg));

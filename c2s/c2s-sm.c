@@ -111,6 +111,7 @@ bool c2s_sm_send(struct c2s *c2s, const struct stanza *st)
 			  stanza_get_attr(st, "to") ? stanza_get_attr(st, "to") : "(none)");
 		return false;
 	}
+	c2s_flow_link_sent(c2s);
 	return true;
 }
 
@@ -375,7 +376,8 @@ static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
 	struct stanza *copy = stanza_copy(inner);
 	c2s_rewrite_ns(copy, STREAM_NS_COMPONENT, STREAM_NS_CLIENT);
 	c2s_rewrite_ns(copy, STREAM_NS_SERVER, STREAM_NS_CLIENT);
-	c2s_client_send_stanza(c, copy);
+	size_t n = c2s_client_send_stanza(c, copy);
+	c2s_flow_delivered(c, stanza_get_attr(copy, "from"), n);
 	stanza_unref(&copy);
 }
 
@@ -441,10 +443,17 @@ static void c2s_sm_stanza(struct component *component, struct stanza *st, void *
 	}
 }
 
+static void c2s_sm_drained(struct component *component, void *ctx)
+{
+	(void)component;
+	c2s_flow_link_drained(ctx);
+}
+
 static const struct component_callbacks c2s_sm_callbacks = {
 	.ready = c2s_sm_ready,
 	.stanza = c2s_sm_stanza,
 	.down = c2s_sm_down,
+	.drained = c2s_sm_drained,
 };
 
 int c2s_sm_start(struct c2s *c2s)
@@ -461,6 +470,7 @@ int c2s_sm_start(struct c2s *c2s)
 	o.name = c2s->name;
 	o.secret = config_get(cfg, "router", "secret");
 	o.watch = true;
+	o.low_water = C2S_LINK_RESUME_BYTES;
 	return component_start(c2s->loop, &o, &c2s_sm_callbacks, c2s, &c2s->component);
 }
 

@@ -22,7 +22,8 @@
  * features, phase dispatch, close, timer), c2s-tls.c (TLS between conn and
  * parser), c2s-auth.c (SASL elements, credentials), c2s-throttle.c (failed
  * login tables), c2s-bind.c (resource binding, legacy session), c2s-stanza.c
- * (stanzas of an established session), c2s-sm.c (the link to sm).
+ * (stanzas of an established session), c2s-sm.c (the link to sm),
+ * c2s-flow.c (when to stop and resume reading a client).
  */
 #ifndef JUNCTION_C2S_H
 #define JUNCTION_C2S_H
@@ -47,8 +48,27 @@
  * client gets temporary-auth-failure (SASL) or internal-server-error (bind). */
 #define C2S_SM_TIMEOUT_MS 10000
 /* A client whose output queue (TLS included) holds more than this does not
- * read what it is sent: it is disconnected rather than buffered for. */
-#define C2S_CLIENT_QUEUE_LIMIT (1024 * 1024)
+ * read what it is sent: it is disconnected rather than buffered for. Well
+ * above C2S_CLIENT_PAUSE_BYTES: local senders stop being read at that mark,
+ * but what they sent before is still on its way through router and sm
+ * (see c2s-flow.c), and a slow reader should get it, not be cut off. */
+#define C2S_CLIENT_QUEUE_LIMIT (4 * 1024 * 1024)
+/* Backpressure (c2s-flow.c): a client whose output queue holds more than
+ * C2S_CLIENT_PAUSE_BYTES is not read, and neither are local clients
+ * sending to it, until it is down to C2S_CLIENT_RESUME_BYTES; every client
+ * stops being read while the router link's queue is over
+ * C2S_LINK_PAUSE_BYTES, until it is down to C2S_LINK_RESUME_BYTES. */
+#define C2S_CLIENT_PAUSE_BYTES (128 * 1024)
+#define C2S_CLIENT_RESUME_BYTES (32 * 1024)
+#define C2S_LINK_PAUSE_BYTES (256 * 1024)
+#define C2S_LINK_RESUME_BYTES (64 * 1024)
+/* A client with more than C2S_INFLIGHT_PAUSE_BYTES of stanzas on their way
+ * to local sessions (sent, not yet delivered back through router and sm)
+ * is not read until that is down to C2S_INFLIGHT_RESUME_BYTES, or nothing
+ * came back for C2S_INFLIGHT_FORGET_MS (stored offline, bounced). */
+#define C2S_INFLIGHT_PAUSE_BYTES (256 * 1024)
+#define C2S_INFLIGHT_RESUME_BYTES (64 * 1024)
+#define C2S_INFLIGHT_FORGET_MS 1000
 /* How long a closing client's output may take to flush. */
 #define C2S_LINGER_MS 2000
 /* Bytes of plaintext read from TLS at a time. */
@@ -66,6 +86,15 @@ struct c2s_peer {
 	char *name;
 	unsigned holders; /* trusted streams holding it (shared names have several) */
 	struct c2s_peer *next;
+};
+
+/* Why a client is not read (c2s-flow.c); reading resumes when none is left. */
+enum c2s_pause {
+	C2S_PAUSE_HOLD = 1,   /* a throttled SASL answer is held */
+	C2S_PAUSE_OUTPUT = 2, /* its own output queue is full */
+	C2S_PAUSE_PEER = 4,   /* it sent to a local client whose output queue is full */
+	C2S_PAUSE_LINK = 8,   /* the router link's queue is full */
+	C2S_PAUSE_INFLIGHT = 16, /* too much of what it sent to local sessions is in transit */
 };
 
 enum c2s_client_state {
@@ -91,7 +120,11 @@ struct c2s_client {
 	bool direct_tls;   /* accepted on listen_tls */
 	bool restart;      /* reset the parser once xml_parser_feed returns */
 	bool header_sent;  /* our header for the current stream is out */
-	bool read_held;    /* reading stopped while an answer is held */
+	unsigned paused;   /* why reading is stopped: enum c2s_pause bits, 0 if not */
+	unsigned long waiting_on; /* C2S_PAUSE_PEER: the id of the slow client */
+	size_t stanza_bytes;      /* size of the stanza being handled, as received */
+	size_t in_flight;         /* bytes sent to local sessions, not delivered yet */
+	uint64_t in_flight_ms;    /* when in_flight last changed */
 	enum c2s_client_state state;
 	char stream_id[33];
 	char *domain;      /* the stream's 'to', normalised; fixed after the first header */
@@ -103,9 +136,11 @@ struct c2s_client {
 	struct c2s_sasl *sasl;
 	char *sasl_user;   /* nodeprep'd username the mechanism asked about */
 	bool authenticated;
+	unsigned sasl_failures; /* failed attempts on this stream (RFC 6120 6.4.5) */
 	char *user;        /* the authenticated localpart */
 	struct buf held;   /* answer written when a throttle hold ends */
 	bool held_success;
+	const char *held_condition; /* static: the held failure's condition */
 	uint64_t hold_until_ms;
 
 	/* requests to sm (c2s-sm.c) */
@@ -126,6 +161,8 @@ struct c2s_client {
 
 	struct c2s_client *prev, *next; /* c2s->clients */
 	struct c2s_client *hash_next;   /* c2s->by_id bucket */
+	struct c2s_client *jid_next;    /* c2s->by_jid bucket, once established */
+	bool in_jid_index;
 };
 
 #define C2S_ID_BUCKETS 1024
@@ -139,8 +176,10 @@ struct c2s {
 	struct c2s_throttle *throttle;
 	struct c2s_client *clients;
 	struct c2s_client *by_id[C2S_ID_BUCKETS];
+	struct c2s_client *by_jid[C2S_ID_BUCKETS]; /* established, by bare JID */
+	bool link_paused;
 	uv_timer_t timer;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 	char *name; /* the component name */
 	/* Names bound by trusted streams (Junction's own processes), from the
 	 * router's watch events: only they may send <deliver/> and action='end'. */
@@ -149,6 +188,7 @@ struct c2s {
 	size_t n_domains;
 	bool require_tls;
 	uint64_t auth_timeout_ms;
+	unsigned auth_max_failures; /* [c2s] auth_max_failures */
 	struct xml_parser_limits limits;
 	char instance[9]; /* random per process start: prefixes sids and iq ids */
 	/* Key for SASL's fake salts: derived from [router] secret, so it is the
@@ -164,14 +204,11 @@ void c2s_stop(struct c2s *c2s);
 void c2s_client_close(struct c2s_client *client, const char *condition, const char *text);
 /* Queue bytes for the client (through TLS when it is on). */
 void c2s_client_send(struct c2s_client *client, const void *data, size_t len);
-/* Serialize a stanza in jabber:client and send it. */
-void c2s_client_send_stanza(struct c2s_client *client, const struct stanza *st);
+/* Serialize a stanza in jabber:client and send it; returns its length. */
+size_t c2s_client_send_stanza(struct c2s_client *client, const struct stanza *st);
 /* Answer a client's stanza with an error (nothing for type='error'). */
 void c2s_client_error(struct c2s_client *client, const struct stanza *st, const char *type,
 		      const char *condition, const char *text);
-/* Stop reading (throttle hold) and start again. */
-void c2s_client_hold(struct c2s_client *client);
-void c2s_client_unhold(struct c2s_client *client);
 struct c2s_client *c2s_client_by_id(struct c2s *c2s, unsigned long id);
 /* Is domain (normalised) one of [junction] domains? */
 bool c2s_serves(const struct c2s *c2s, const char *domain);
@@ -210,6 +247,28 @@ void c2s_throttle_failure(struct c2s_throttle *t, const char *key, uint64_t now_
 void c2s_throttle_success(struct c2s_throttle *t, const char *key);
 /* Forget entries idle for longer than the window. */
 void c2s_throttle_expire(struct c2s_throttle *t, uint64_t now_ms);
+
+/* c2s-flow.c: backpressure. */
+/* Stop reading the client for reason (an enum c2s_pause bit), or drop
+ * that reason and read again when none is left. */
+void c2s_flow_pause(struct c2s_client *client, unsigned reason);
+void c2s_flow_resume(struct c2s_client *client, unsigned reason);
+/* Bytes were queued for the client. */
+void c2s_flow_output(struct c2s_client *client);
+/* The client's output queue drained (conn's drained callback). */
+void c2s_flow_drained(struct c2s_client *client);
+/* A stanza was queued on the router link; the link drained. */
+void c2s_flow_link_sent(struct c2s *c2s);
+void c2s_flow_link_drained(struct c2s *c2s);
+/* client sent a stanza of `bytes` to `to`; one from `from` of `bytes` was
+ * written to client. */
+void c2s_flow_sent_to(struct c2s_client *client, const char *to, size_t bytes);
+void c2s_flow_delivered(struct c2s_client *client, const char *from, size_t bytes);
+/* The JID index of established sessions, and leaving it. */
+void c2s_flow_established(struct c2s_client *client);
+void c2s_flow_forget(struct c2s_client *client);
+/* Timer: resume whatever a missed drained event left paused. */
+void c2s_flow_tick(struct c2s *c2s);
 
 /* c2s-bind.c */
 /* A stanza from an authenticated client that is not yet established. */

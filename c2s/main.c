@@ -8,6 +8,12 @@
  * system-shutdown stream error, the link closes, and everything is freed
  * (so LeakSanitizer can vouch for the whole run). Init steps are mirrored in
  * reverse below.
+ *
+ * SIGHUP re-reads the configuration file for two things: the log level and
+ * the TLS certificate and key ([c2s] tls_cert, tls_key), so a renewed
+ * certificate needs no restart. Connections accepted afterwards present
+ * the new one; existing ones keep theirs. A file that does not load (or a
+ * key that does not match) is one error line, and the old pair stays.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -21,15 +27,42 @@
 #include "scram.h"
 #include "tls.h"
 
+static void c2s_reload(struct c2s *c2s)
+{
+	struct config *fresh;
+	char err[512];
+
+	if (config_load(config_path(c2s->config), &fresh, err, sizeof(err)) < 0) {
+		JLOG_ERROR(0, "reload: %s (keeping the running configuration)", err);
+		return;
+	}
+	log_set_level(process_log_level(fresh, "c2s"));
+	const char *cert = config_get(fresh, "c2s", "tls_cert");
+	const char *key = config_get(fresh, "c2s", "tls_key");
+	if (cert == NULL || key == NULL)
+		JLOG_ERROR(0, "reload: [c2s] tls_cert and tls_key must be set (keeping the "
+			      "current certificate)");
+	else if (tls_ctx_reload(c2s->tls_ctx, cert, key, err, sizeof(err)) < 0)
+		JLOG_ERROR(0, "reload: %s (keeping the current certificate)", err);
+	else
+		JLOG_INFO(0, "reloaded the log level and the certificate %s", cert);
+	config_free(&fresh);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct c2s *c2s = sig->data;
-	(void)signum;
 
+	if (signum == SIGHUP) {
+		c2s_reload(c2s);
+		return;
+	}
 	uv_signal_stop(&c2s->sig_term);
 	uv_signal_stop(&c2s->sig_int);
+	uv_signal_stop(&c2s->sig_hup);
 	uv_close((uv_handle_t *)&c2s->sig_term, NULL);
 	uv_close((uv_handle_t *)&c2s->sig_int, NULL);
+	uv_close((uv_handle_t *)&c2s->sig_hup, NULL);
 	JLOG_INFO(0, "shutting down");
 	c2s_stop(c2s);
 }
@@ -65,9 +98,11 @@ int main(int argc, char **argv)
 	}
 	uv_signal_init(c2s.loop, &c2s.sig_term);
 	uv_signal_init(c2s.loop, &c2s.sig_int);
-	c2s.sig_term.data = c2s.sig_int.data = &c2s;
+	uv_signal_init(c2s.loop, &c2s.sig_hup);
+	c2s.sig_term.data = c2s.sig_int.data = c2s.sig_hup.data = &c2s;
 	uv_signal_start(&c2s.sig_term, on_signal, SIGTERM);
 	uv_signal_start(&c2s.sig_int, on_signal, SIGINT);
+	uv_signal_start(&c2s.sig_hup, on_signal, SIGHUP);
 	JLOG_INFO(0, "%s listening on %s (STARTTLS) and %s (TLS)", c2s.name,
 		  config_get(c2s.config, "c2s", "listen"),
 		  config_get(c2s.config, "c2s", "listen_tls"));

@@ -253,17 +253,21 @@ static void component_eof(struct conn *conn, int status)
 	component_schedule(c, NULL);
 }
 
+/* The router took enough of what was queued: read its stanzas again (if
+ * component_send() paused them) and tell the owner. */
+static void component_drained(struct conn *conn)
+{
+	struct component *c = conn->owner;
+	conn_read_resume(conn);
+	if (c->cbs->drained != NULL && !c->stopping)
+		c->cbs->drained(c, c->ctx);
+}
+
 static void component_conn_closed(struct conn *conn)
 {
 	struct component *c = conn->owner;
 	c->open_handles--;
 	component_maybe_free(c);
-}
-
-/* The router took enough of what was queued: read its stanzas again. */
-static void component_drained(struct conn *conn)
-{
-	conn_read_resume(conn);
 }
 
 static const struct conn_callbacks component_conn_callbacks = {
@@ -299,7 +303,7 @@ static void component_on_connect(struct conn *conn, int status, void *ctx)
 	c->state = COMPONENT_HEADER;
 	xml_parser_reset(c->parser);
 	conn_start(conn, &component_conn_callbacks, c);
-	conn_set_low_water(conn, c->opt.queue_limit / 2);
+	conn_set_low_water(conn, c->opt.low_water != 0 ? c->opt.low_water : c->opt.queue_limit / 2);
 	stream_header(&b, STREAM_NS_COMPONENT, NULL, c->name, NULL);
 	conn_send(conn, b.data, b.len);
 	buf_free(&b);
@@ -426,7 +430,8 @@ int component_send(struct component *c, const struct stanza *st)
 		/* Backpressure, never loss: while the router is slow to take what
 		 * we send, stop reading the stanzas that make us send. The router
 		 * then sees a slow consumer and answers its senders with errors;
-		 * the drained callback resumes at half the limit. */
+		 * the drained callback resumes at low_water (default: half the
+		 * limit). */
 		if (conn_queued(c->conn) > c->opt.queue_limit)
 			conn_read_stop(c->conn);
 		return 0;
@@ -435,6 +440,11 @@ int component_send(struct component *c, const struct stanza *st)
 		return -1;
 	stanza_serialize(st, STREAM_NS_COMPONENT, &c->pending);
 	return 0;
+}
+
+size_t component_queued(const struct component *c)
+{
+	return c->pending.len + (c->conn != NULL ? conn_queued(c->conn) : 0);
 }
 
 bool component_is_ready(const struct component *c)

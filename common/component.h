@@ -38,6 +38,9 @@ struct component_callbacks {
 	void (*stanza)(struct component *component, struct stanza *stanza, void *ctx);
 	/* The stream is gone; reconnection is already scheduled. May be NULL. */
 	void (*down)(struct component *component, const char *why, void *ctx);
+	/* The connection's output queue fell to low_water after being above
+	 * it (conn.h's drained). May be NULL. */
+	void (*drained)(struct component *component, void *ctx);
 };
 
 struct component_options {
@@ -57,6 +60,8 @@ struct component_options {
 	bool watch;
 	size_t queue_limit;  /* bytes queued while disconnected, and the output
 			      * backlog that pauses reading; 0: 1 MiB */
+	size_t low_water;    /* reading resumes and the drained callback fires
+			      * when the backlog falls to this; 0: queue_limit / 2 */
 	unsigned backoff_min_ms, backoff_max_ms; /* 0: 100 ms and 10 s */
 };
 
@@ -69,6 +74,9 @@ int component_start(uv_loop_t *loop, const struct component_options *options,
  * router is unreachable and the queue is over queue_limit. */
 int component_send(struct component *component, const struct stanza *stanza);
 bool component_is_ready(const struct component *component);
+/* Bytes waiting to reach the router: queued while disconnected, plus the
+ * connection's output queue. For the owner's backpressure. */
+size_t component_queued(const struct component *component);
 /* Stop and free (the memory goes once libuv has closed the handles). */
 void component_stop(struct component **component);
 

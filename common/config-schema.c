@@ -61,6 +61,8 @@ const struct config_key config_schema[] = {
 	 "refuse SASL authentication before TLS is established"},
 	{"c2s", "auth_timeout", CONFIG_DURATION, "60s", false, "c2s",
 	 "time a client has from connecting to completing authentication"},
+	{"c2s", "auth_max_failures", CONFIG_UINT, "3", false, "c2s",
+	 "failed SASL attempts one stream may make before it is closed (2 to 5)"},
 	{"c2s", "max_stanza_bytes", CONFIG_SIZE, "256K", false, "c2s",
 	 "largest stanza, in bytes of XML, c2s accepts from a client"},
 	{"c2s", "log_level", CONFIG_LOGLEVEL, NULL, false, "c2s",

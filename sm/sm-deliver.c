@@ -116,9 +116,8 @@ static void sm_deliver_presence_bare(struct sm *sm, const char *bare, struct sta
 	} else if (sm_type_is(st, "error")) {
 		sm_deliver_best(sm, bare, st, true);
 	} else if (store_account_exists(sm->store, bare) != STORE_OK) {
-		/* RFC 6121 3.1.3: no such account. */
-		if (sm_type_is(st, "subscribe") && stanza_get_attr(st, "from") != NULL)
-			sm_presence_send_type(sm, bare, stanza_get_attr(st, "from"), "unsubscribed");
+		/* RFC 6121 8.5.1: subscription presence (and probes) to an
+		 * account that does not exist are silently ignored. */
 	} else {
 		sm_presence_inbound(sm, bare, st);
 	}

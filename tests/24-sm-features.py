@@ -141,6 +141,7 @@ def test_roster_versioning(im):
     async def main():
         from slixmpp.xmlstream import ET
         j = await _login('juliet', im.port)
+        result['features'] = set(j.features)  # the stream feature was seen
         first = await _ask(j, 'juliet@localhost', NS_ROSTER)
         ver = first[1].find('{%s}query' % NS_ROSTER).get('ver')
         result['ver'] = ver
@@ -154,6 +155,7 @@ def test_roster_versioning(im):
         await asyncio.sleep(0.3)
 
     asyncio.run(main())
+    assert 'rosterver' in result['features'], result['features']
     assert result['ver'] is not None
     kind, xml = result['same']
     assert kind == 'result' and len(list(xml)) == 0, xml  # empty: nothing changed
