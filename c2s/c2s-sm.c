@@ -29,58 +29,20 @@
 #include "conn.h"
 #include "jid.h"
 #include "log.h"
+#include "peers.h"
 #include "stanza.h"
 #include "stream.h"
 
-#define C2S_NS_COMPONENT_EXT "urn:junction:component:1"
-
-static void c2s_sm_peers_clear(struct c2s *c2s)
-{
-	for (struct c2s_peer *p = c2s->peers, *next; p != NULL; p = next) {
-		next = p->next;
-		free(p->name);
-		free(p);
-	}
-	c2s->peers = NULL;
-}
-
-static struct c2s_peer **c2s_sm_peer_find(struct c2s *c2s, const char *name)
-{
-	struct c2s_peer **pp = &c2s->peers;
-
-	while (*pp != NULL && strcmp((*pp)->name, name) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
 static void c2s_sm_reannounce(struct c2s *c2s, const char *domain);
 
-/* A watch event: <presence from=NAME><bound|unbound trusted=.../></presence>. */
+/* A watch event: a users' domain bound again by a trusted stream means sm
+ * is (back) there: tell it about our sessions. */
 static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
 {
-	const char *name = stanza_get_attr(st, "from");
-	const struct stanza *ev = stanza_child_element(st, 0);
+	const char *name;
 
-	if (name == NULL || ev == NULL || strcmp(ev->ns, C2S_NS_COMPONENT_EXT) != 0)
-		return;
-	const char *trusted = stanza_get_attr(ev, "trusted");
-	if (trusted == NULL || strcmp(trusted, "true") != 0)
-		return;
-	struct c2s_peer **pp = c2s_sm_peer_find(c2s, name);
-	if (strcmp(ev->name, "bound") == 0) {
-		if (*pp == NULL) {
-			*pp = xcalloc(1, sizeof(**pp));
-			(*pp)->name = xstrdup(name);
-		}
-		(*pp)->holders++;
-		if (c2s_serves(c2s, name))
-			c2s_sm_reannounce(c2s, name);
-	} else if (strcmp(ev->name, "unbound") == 0 && *pp != NULL && --(*pp)->holders == 0) {
-		struct c2s_peer *p = *pp;
-		*pp = p->next;
-		free(p->name);
-		free(p);
-	}
+	if (peers_event(&c2s->peers, st, &name, NULL) == PEERS_BOUND && c2s_serves(c2s, name))
+		c2s_sm_reannounce(c2s, name);
 }
 
 static void c2s_sm_ready(struct component *component, void *ctx)
@@ -98,7 +60,7 @@ static void c2s_sm_down(struct component *component, const char *why, void *ctx)
 	struct c2s *c2s = ctx;
 	(void)component;
 	/* A fresh list of bound names comes after the next handshake. */
-	c2s_sm_peers_clear(c2s);
+	peers_clear(&c2s->peers);
 	JLOG_WARN(0, "link to the router down: %s", why);
 }
 
@@ -283,7 +245,7 @@ static bool c2s_sm_from_trusted(struct c2s *c2s, const struct stanza *st)
 
 	if (from == NULL || jid_parse(from, -1, &j) != JID_OK)
 		return false;
-	bool ok = *c2s_sm_peer_find(c2s, j.domain) != NULL;
+	bool ok = peers_holds(&c2s->peers, j.domain);
 	jid_clear(&j);
 	return ok;
 }
@@ -477,5 +439,5 @@ int c2s_sm_start(struct c2s *c2s)
 void c2s_sm_stop(struct c2s *c2s)
 {
 	component_stop(&c2s->component);
-	c2s_sm_peers_clear(c2s);
+	peers_clear(&c2s->peers);
 }

@@ -36,6 +36,7 @@
 #include "buf.h"
 #include "c2s-sasl.h"
 #include "config.h"
+#include "peers.h"
 #include "xml-parser.h"
 
 #define C2S_NS_SESSION "urn:junction:session:1"
@@ -81,12 +82,6 @@ struct stanza;
 struct tls;
 struct tls_ctx;
 struct c2s_throttle;
-
-struct c2s_peer {
-	char *name;
-	unsigned holders; /* trusted streams holding it (shared names have several) */
-	struct c2s_peer *next;
-};
 
 /* Why a client is not read (c2s-flow.c); reading resumes when none is left. */
 enum c2s_pause {
@@ -183,7 +178,7 @@ struct c2s {
 	char *name; /* the component name */
 	/* Names bound by trusted streams (Junction's own processes), from the
 	 * router's watch events: only they may send <deliver/> and action='end'. */
-	struct c2s_peer *peers;
+	struct peers peers;
 	const char *const *domains;
 	size_t n_domains;
 	bool require_tls;

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "peers.h"
 #include "store.h"
 
 #define SM_NS_SESSION "urn:junction:session:1"
@@ -68,11 +69,6 @@ struct sm_offline_ack {
 	struct sm_offline_ack *next;
 };
 
-struct sm_peer {
-	char *name;
-	struct sm_peer *next;
-};
-
 struct sm {
 	uv_loop_t *loop;
 	struct config *config;
@@ -80,7 +76,7 @@ struct sm {
 	struct component *component;
 	char *name; /* this instance's component name */
 	struct sm_session *sessions; /* few per process in tests; a table later */
-	struct sm_peer *peers;       /* names bound by trusted streams */
+	struct peers peers;          /* names bound by trusted streams */
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
 	uv_signal_t sig_term, sig_int;
