@@ -386,6 +386,10 @@ static void c2s_tick(uv_timer_t *timer)
 		if (c->state != C2S_CLIENT_CLOSING && !c->authenticated &&
 		    c->wait != C2S_WAIT_HOLD && now - c->opened_ms >= c2s->auth_timeout_ms)
 			c2s_client_close(c, "connection-timeout", "no authentication in time");
+		/* Most sessions idle: free their expat parser between stanzas (it
+		 * comes back with the next byte; at most once a tick when busy). */
+		if (c->state != C2S_CLIENT_CLOSING)
+			xml_parser_release_idle(c->parser);
 	}
 	c2s_throttle_expire(c2s->throttle, now);
 	c2s_flow_tick(c2s);

@@ -20,7 +20,10 @@
 #include "log.h"
 
 #define CONN_READ_BUFFER (64 * 1024)
-/* Buffers that grew past this during a burst are released when empty. */
+/* While a connection keeps writing, its two buffers take turns and keep their
+ * storage, unless it grew past this during a burst. Once everything is
+ * written both are released: most connections idle most of the time, and a
+ * buffer kept at its high-water mark would cost every idle one that much. */
 #define CONN_SHRINK_ABOVE (256 * 1024)
 
 struct conn_listener {
@@ -159,10 +162,14 @@ static void conn_write_done(uv_write_t *req, int status)
 	buf_reset(&conn->inflight);
 	if (conn->inflight.cap > CONN_SHRINK_ABOVE)
 		buf_free(&conn->inflight);
-	if (conn->out.len > 0)
+	if (conn->out.len > 0) {
 		conn_mark_pending(conn);
-	else if (conn->close_after_flush)
-		conn_close_now(conn);
+	} else {
+		buf_free(&conn->inflight);
+		buf_free(&conn->out);
+		if (conn->close_after_flush)
+			conn_close_now(conn);
+	}
 	if (!uv_is_closing(&conn->h.handle))
 		conn_check_drained(conn);
 }

@@ -5,6 +5,7 @@
  * directory that is removed at the end. Where tls.h cannot express the peer under test (a TLS 1.1
  * client, a TLS 1.2 client, weak ciphers), a bare OpenSSL client plays it.
  */
+#include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -19,6 +20,28 @@
 #include "buf.h"
 #include "test.h"
 #include "tls.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#ifdef TEST_ASAN
+/* From the ASan runtime; gcc does not always ship the header declaring it. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+static size_t heap_in_use(void)
+{
+#ifdef TEST_ASAN
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+#endif
+}
 
 /* ---- fixtures ------------------------------------------------------------------------------- */
 
@@ -433,6 +456,74 @@ static void test_bulk_1mb(void)
 	CHECK(s.read_rc == 0 && c.read_rc == 0);
 	free(up);
 	free(down);
+	side_free(&c);
+	side_free(&s);
+	tls_ctx_free(&sctx);
+	tls_ctx_free(&cctx);
+}
+
+/* Once idle again, a connection holds no more memory than before 200 kB went each way in one
+ * go (no ciphertext or record buffers kept at their high-water mark), and goes on working: a
+ * record split across feeds, channel binding, close_notify. */
+static void test_idle_releases_buffers(void)
+{
+	enum { BIG = 200 * 1024 };
+	struct tls_ctx *sctx = server_ctx(&cred_p256), *cctx = client_ctx(NULL, false);
+	struct side c, s;
+	unsigned char *big = malloc(BIG);
+	unsigned char a[TLS_CHANNEL_BINDING_MAX], b[TLS_CHANNEL_BINDING_MAX];
+	size_t alen = 0, blen = 0;
+
+	CHECK(big != NULL);
+	fill_pattern(big, BIG, 3);
+	CHECK(pair_connect(&c, &s, cctx, sctx, "localhost"));
+	CHECK(tls_write_plaintext(c.t, "<a/>", 4) == TLS_OK);
+	CHECK(tls_write_plaintext(s.t, "<b/>", 4) == TLS_OK);
+	pump(&c, &s);
+	CHECK(s.in.len == 4 && c.in.len == 4);
+	buf_free(&s.in);
+	buf_free(&c.in);
+	size_t idle = heap_in_use();
+
+	CHECK(tls_write_plaintext(c.t, big, BIG) == TLS_OK);
+	CHECK(tls_write_plaintext(s.t, big, BIG) == TLS_OK);
+	CHECK(tls_pending_ciphertext(c.t) > BIG && tls_pending_ciphertext(s.t) > BIG);
+	pump(&c, &s);
+	CHECK(s.in.len == BIG && memcmp(s.in.data, big, BIG) == 0);
+	CHECK(c.in.len == BIG && memcmp(c.in.data, big, BIG) == 0);
+	buf_free(&s.in);
+	buf_free(&c.in);
+	size_t after = heap_in_use();
+	CHECK(after <= idle);
+	if (after > idle)
+		printf("  %zu bytes more than before\n", after - idle);
+
+	/* A record in three pieces: nothing to read until the last. */
+	struct buf rec = {0};
+	char tmp[64];
+	CHECK(tls_write_plaintext(c.t, "<presence/>", 11) == TLS_OK);
+	CHECK(tls_take_ciphertext(c.t, &rec) > 10);
+	CHECK(tls_feed_ciphertext(s.t, rec.data, 3) == TLS_OK);
+	CHECK(tls_read_plaintext(s.t, tmp, sizeof(tmp)) == 0);
+	CHECK(tls_feed_ciphertext(s.t, rec.data + 3, 5) == TLS_OK);
+	CHECK(tls_read_plaintext(s.t, tmp, sizeof(tmp)) == 0);
+	CHECK(tls_feed_ciphertext(s.t, rec.data + 8, rec.len - 8) == TLS_OK);
+	CHECK(tls_read_plaintext(s.t, tmp, sizeof(tmp)) == 11 && memcmp(tmp, "<presence/>", 11) == 0);
+	CHECK(tls_read_plaintext(s.t, tmp, sizeof(tmp)) == 0);
+	buf_free(&rec);
+
+	CHECK(tls_channel_binding(c.t, "tls-exporter", a, sizeof(a), &alen) == TLS_OK);
+	CHECK(tls_channel_binding(s.t, "tls-exporter", b, sizeof(b), &blen) == TLS_OK);
+	CHECK(alen == 32 && blen == 32 && memcmp(a, b, 32) == 0);
+	CHECK(tls_channel_binding(c.t, "tls-server-end-point", a, sizeof(a), &alen) == TLS_OK);
+	CHECK(tls_channel_binding(s.t, "tls-server-end-point", b, sizeof(b), &blen) == TLS_OK);
+	CHECK(alen == blen && alen > 0 && memcmp(a, b, alen) == 0);
+
+	CHECK(tls_shutdown(c.t) == TLS_OK);
+	pump(&c, &s);
+	CHECK(s.read_rc == TLS_CLOSED);
+	CHECK_STR(tls_error_string(s.t), "");
+	free(big);
 	side_free(&c);
 	side_free(&s);
 	tls_ctx_free(&sctx);
@@ -872,6 +963,7 @@ static const struct test tests[] = {
 	TEST(test_data_both_ways),
 	TEST(test_bulk_1mb),
 	TEST(test_write_before_handshake),
+	TEST(test_idle_releases_buffers),
 	TEST(test_channel_binding),
 	TEST(test_server_end_point_hash),
 	TEST(test_verify_accepts_localhost),

@@ -2,7 +2,8 @@
  *
  * Every event is written to a text log; feeding the same input whole, byte by
  * byte, at every single split point and at random splits (fixed seed) must
- * produce the same log. Each chunk is copied into its own allocation and freed
+ * produce the same log, also when the parser is released (its expat parser
+ * freed) between feeds wherever it allows that. Each chunk is copied into its own allocation and freed
  * right after the feed, so under ASan a raw pointer kept past its chunk is
  * caught.
  */
@@ -151,6 +152,11 @@ static int feed_copy(struct xml_parser *p, struct rec *r, const char *data, size
 	return res;
 }
 
+/* When set, run_cuts() calls xml_parser_release_idle() after every feed and
+ * counts in release_count how often the parser was idle mid-stream. */
+static bool release_between_feeds;
+static size_t release_count;
+
 /* Feed in[0..len) cut at the ascending offsets cuts[0..n_cuts) (repeats give
  * empty chunks); log the result and return it. */
 static int run_cuts(const char *in, size_t len, const size_t *cuts, size_t n_cuts,
@@ -168,10 +174,14 @@ static int run_cuts(const char *in, size_t len, const size_t *cuts, size_t n_cut
 		r->fed_end = end;
 		res = feed_copy(p, r, in + prev, end - prev);
 		prev = end;
+		if (release_between_feeds && res == 0 && r->n_opens > 0 &&
+		    xml_parser_release_idle(p))
+			release_count++;
 	}
 	buf_printf(&r->log, "result %d\n", res);
 	if (res < 0 && res != XML_PARSER_STOPPED)
-		buf_printf(&r->log, "condition %s\n", xml_parser_error_condition(res));
+		buf_printf(&r->log, "condition %s: %s\n", xml_parser_error_condition(res),
+			   xml_parser_error_text(p));
 	r->parser = NULL;
 	xml_parser_free(&p);
 	return res;
@@ -203,8 +213,27 @@ static int cmp_size(const void *a, const void *b)
 /* Check that byte by byte, every single split and 200 random partitions all
  * log exactly what the whole feed logs. Returns the whole feed's result and
  * leaves its recording in *whole. */
+static int check_split_invariance_once(const char *in, size_t len, enum xml_parser_mode mode,
+				       const struct xml_parser_limits *limits, struct rec *whole);
+
+/* The same, once as is and once releasing the parser between feeds. */
 static int check_split_invariance(const char *in, size_t len, enum xml_parser_mode mode,
 				  const struct xml_parser_limits *limits, struct rec *whole)
+{
+	int res = check_split_invariance_once(in, len, mode, limits, whole);
+	struct rec again = {0};
+
+	release_between_feeds = true;
+	int res2 = check_split_invariance_once(in, len, mode, limits, &again);
+	release_between_feeds = false;
+	CHECK(res2 == res);
+	CHECK_STR(again.log.data, whole->log.data);
+	rec_free(&again);
+	return res;
+}
+
+static int check_split_invariance_once(const char *in, size_t len, enum xml_parser_mode mode,
+				       const struct xml_parser_limits *limits, struct rec *whole)
 {
 	int res = run_whole(in, len, mode, limits, whole);
 	size_t *cuts = xmalloc((len + 1) * sizeof(*cuts));
@@ -359,8 +388,11 @@ static void check_doc(const struct doc *d, enum xml_parser_mode mode)
 
 static void test_split_invariance_head(void)
 {
+	release_count = 0;
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
 		check_doc(&docs[i], XML_PARSER_MODE_HEAD);
+	/* The runs with releases did release, many times. */
+	CHECK(release_count > 1000);
 }
 
 static void test_split_invariance_tree(void)
@@ -919,6 +951,164 @@ static void test_whitespace_not_accumulated(void)
 	rec_free(&r);
 }
 
+/* ---- releasing expat while idle -------------------------------------------- */
+
+/* The stanza callback's tree, serialised with namespaces spelled out. */
+static int tree_log(void *ctx, const struct xml_parser_stanza *s)
+{
+	struct buf *b = ctx;
+	buf_printf(b, "{%s}%s", s->ns, s->name);
+	for (size_t i = 0; i < s->tree->n_children; i++) {
+		const struct stanza *c = s->tree->children[i].element;
+		if (c != NULL)
+			buf_printf(b, "/{%s}%s", c->ns, c->name);
+	}
+	buf_printf(b, " raw=%.*s\n", (int)s->raw_len, s->raw);
+	return 0;
+}
+
+static int tree_close(void *ctx)
+{
+	buf_append_str(ctx, "close\n");
+	return 0;
+}
+
+static const struct xml_parser_callbacks tree_callbacks = {
+	.stanza = tree_log,
+	.stream_close = tree_close,
+};
+
+/* Released while idle and re-created by the next feed, a parser goes on with
+ * the same stream: prefixes declared on the header (a stream prefix other
+ * than "stream", an extra one, one whose URI needs escaping) still resolve,
+ * raw bytes are exact, and the end tag must still match the header's name. */
+static void test_release_idle_resume(void)
+{
+	static const char header[] =
+		"<?xml version='1.0'?>\n<s:stream xmlns:s='http://etherx.jabber.org/streams'"
+		" xmlns='jabber:client' xmlns:db='jabber:server:dialback'"
+		" xmlns:e=\"urn:a&amp;b&#9;c&lt;'\" to='example.com' version='1.0'>";
+	struct buf log = {0};
+	struct xml_parser *p = xml_parser_new(NULL, XML_PARSER_MODE_TREE, &tree_callbacks, &log);
+
+	CHECK(xml_parser_feed(p, header, strlen(header)) == XML_PARSER_OK);
+	CHECK(xml_parser_feed(p, "<presence/>\n ", 13) == XML_PARSER_OK);
+	size_t before = heap_in_use();
+	CHECK(xml_parser_release_idle(p));
+	/* expat's pools, tables and buffers: several kB */
+	CHECK(before - heap_in_use() > 4000);
+	CHECK(xml_parser_release_idle(p)); /* already released: still true */
+	static const char s1[] = "<db:result to='a'>k</db:result>";
+	CHECK(xml_parser_feed(p, s1, strlen(s1)) == XML_PARSER_OK);
+	CHECK(xml_parser_release_idle(p));
+	/* Half a stanza: not idle. */
+	static const char s2[] = "<message><body>hi</body><e:x/></message>";
+	CHECK(xml_parser_feed(p, s2, 12) == XML_PARSER_OK);
+	CHECK(!xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, s2 + 12, strlen(s2) - 12) == XML_PARSER_OK);
+	CHECK(xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, "</s:stream>", 11) == XML_PARSER_OK);
+	CHECK_STR(log.data, "{jabber:client}presence raw=<presence/>\n"
+			    "{jabber:server:dialback}result raw=<db:result to='a'>k</db:result>\n"
+			    "{jabber:client}message/{jabber:client}body/{urn:a&b\tc<'}x raw="
+			    "<message><body>hi</body><e:x/></message>\n"
+			    "close\n");
+	/* Closed: released for good; whitespace only from now on. */
+	CHECK(xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, "\n", 1) == XML_PARSER_OK);
+	CHECK(xml_parser_feed(p, "<a/>", 4) == XML_PARSER_ERR_CLOSED);
+	xml_parser_free(&p);
+
+	/* A header too long to replay cheaply: expat is kept, all goes on. */
+	struct buf big = {0};
+	buf_append_str(&big, "<stream:stream " STREAM_NS " xmlns:x='urn:");
+	for (int i = 0; i < 1100; i++)
+		buf_append_char(&big, 'x');
+	buf_append_str(&big, "'>");
+	buf_reset(&log);
+	p = xml_parser_new(NULL, XML_PARSER_MODE_TREE, &tree_callbacks, &log);
+	CHECK(xml_parser_feed(p, big.data, big.len) == XML_PARSER_OK);
+	CHECK(!xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, "<x:a/>", 6) == XML_PARSER_OK);
+	CHECK(!xml_parser_release_idle(p));
+	CHECK(strstr(log.data, "}a raw=<x:a/>") != NULL);
+	xml_parser_free(&p);
+	buf_free(&big);
+
+	/* The end tag is checked against the header's own name. */
+	buf_reset(&log);
+	p = xml_parser_new(NULL, XML_PARSER_MODE_TREE, &tree_callbacks, &log);
+	CHECK(xml_parser_feed(p, header, strlen(header)) == XML_PARSER_OK);
+	CHECK(xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, "</stream:stream>", 16) == XML_PARSER_ERR_NOT_WELL_FORMED);
+	xml_parser_free(&p);
+	buf_free(&log);
+}
+
+/* Limits and errors after a release: depth and attribute limits hold, and
+ * an error's line and column are those of the stream, not of the new parser. */
+static void test_release_idle_errors(void)
+{
+	static const char in[] = C2S_HEADER "\n<presence/>\n  <iq/>  <message><body></message>";
+	size_t cut = strlen(C2S_HEADER) + 13, cut2 = cut + 7;
+	struct xml_parser *a = xml_parser_new(NULL, XML_PARSER_MODE_HEAD, NULL, NULL);
+	struct xml_parser *b = xml_parser_new(NULL, XML_PARSER_MODE_HEAD, NULL, NULL);
+
+	CHECK(xml_parser_feed(a, in, sizeof(in) - 1) == XML_PARSER_ERR_NOT_WELL_FORMED);
+	CHECK(xml_parser_feed(b, in, cut) == XML_PARSER_OK);
+	CHECK(xml_parser_release_idle(b));
+	CHECK(xml_parser_feed(b, in + cut, cut2 - cut) == XML_PARSER_OK);
+	CHECK(xml_parser_release_idle(b));
+	CHECK(xml_parser_feed(b, in + cut2, sizeof(in) - 1 - cut2) ==
+	      XML_PARSER_ERR_NOT_WELL_FORMED);
+	CHECK(strstr(xml_parser_error_text(a), "line 3, column 27") != NULL);
+	CHECK_STR(xml_parser_error_text(b), xml_parser_error_text(a));
+	/* Released after an error too; the error stays. */
+	CHECK(xml_parser_release_idle(b));
+	CHECK(xml_parser_feed(b, "<a/>", 4) == XML_PARSER_ERR_NOT_WELL_FORMED);
+	xml_parser_free(&a);
+	xml_parser_free(&b);
+
+	struct xml_parser_limits lim = {.max_depth = 2, .max_attrs = 2};
+	struct xml_parser *p = xml_parser_new(&lim, XML_PARSER_MODE_TREE, NULL, NULL);
+	CHECK(xml_parser_feed(p, C2S_HEADER, strlen(C2S_HEADER)) == XML_PARSER_OK);
+	CHECK(xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, "<a x='1' y='2'><b/></a>", 23) == XML_PARSER_OK);
+	CHECK(xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, "<a><b><c/></b></a>", 18) == XML_PARSER_ERR_POLICY);
+	CHECK(strstr(xml_parser_error_text(p), "max_depth") != NULL);
+	xml_parser_reset(p);
+	CHECK(xml_parser_feed(p, C2S_HEADER, strlen(C2S_HEADER)) == XML_PARSER_OK);
+	CHECK(xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, "<a x='1' y='2' z='3'/>", 22) == XML_PARSER_ERR_POLICY);
+	CHECK(strstr(xml_parser_error_text(p), "max_attrs") != NULL);
+	xml_parser_free(&p);
+}
+
+/* Before the first byte and across a reset: a released parser starts the
+ * next stream from scratch, XML declaration and byte order checks included. */
+static void test_release_idle_fresh_and_reset(void)
+{
+	struct rec r = {.stop_at_stanza = 1};
+	struct xml_parser *p = xml_parser_new(NULL, XML_PARSER_MODE_TREE, &rec_callbacks, &r);
+	CHECK(xml_parser_release_idle(p));
+	CHECK(xml_parser_feed(p, "<?xml version='1.0'?>" C2S_HEADER "<auth/>",
+			      strlen("<?xml version='1.0'?>" C2S_HEADER "<auth/>")) ==
+	      XML_PARSER_STOPPED);
+	CHECK(xml_parser_release_idle(p)); /* stopped: over until the reset */
+	xml_parser_reset(p);
+	r.stop_at_stanza = 0;
+	CHECK(xml_parser_feed(p, C2S_HEADER "<iq id='2'/>", strlen(C2S_HEADER "<iq id='2'/>")) ==
+	      XML_PARSER_OK);
+	CHECK(r.n_opens == 2 && r.n_stanzas == 2);
+	CHECK_STR(r.raws[1].data, "<iq id='2'/>");
+	CHECK(xml_parser_release_idle(p));
+	xml_parser_reset(p);
+	CHECK(xml_parser_feed(p, "\xff\xfe", 2) == XML_PARSER_ERR_ENCODING);
+	xml_parser_free(&p);
+	rec_free(&r);
+}
+
 /* ---- callbacks, stop, reset, mode ------------------------------------------ */
 
 static void test_stop_from_stanza(void)
@@ -1168,6 +1358,9 @@ static const struct test tests[] = {
 	TEST(test_stream_open_fields),
 	TEST(test_tree_content),
 	TEST(test_keep_tree_ref),
+	TEST(test_release_idle_resume),
+	TEST(test_release_idle_errors),
+	TEST(test_release_idle_fresh_and_reset),
 	{NULL, NULL},
 };
 

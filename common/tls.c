@@ -1,10 +1,11 @@
-/* common/tls.c: the TLS wrapper of tls.h, OpenSSL driven through two memory BIOs.
+/* common/tls.c: the TLS wrapper of tls.h, OpenSSL driven through one BIO of our own.
  *
- * rbio carries ciphertext from the socket into OpenSSL (we write it, SSL reads it); wbio carries
- * what OpenSSL produced to the socket (SSL writes it, tls_take_ciphertext() reads it). Memory
- * BIOs never block and grow as needed, so the only "would block" left is SSL wanting more input.
- * Plaintext written before the handshake ends waits in plain_out, because OpenSSL cannot accept
- * application data until then.
+ * The BIO is the SSL's rbio and wbio at once: OpenSSL reads the ciphertext tls_feed_ciphertext()
+ * put in `in` and writes what it produces to `out`, where tls_take_ciphertext() takes it. Neither
+ * ever blocks and both grow as needed, so the only "would block" left is SSL wanting more input.
+ * Both buffers are released as soon as they are empty (memory BIOs keep theirs at their
+ * high-water mark, which every idle connection would pay for). Plaintext written before the
+ * handshake ends waits in plain_out, because OpenSSL cannot accept application data until then.
  */
 #include "tls.h"
 
@@ -16,6 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,8 @@
 
 /* SSL_read/SSL_write take int lengths. */
 #define TLS_IO_CHUNK (1 << 30)
+/* Room for tls_error_string(), allocated on the first error only. */
+#define TLS_ERR_MAX 256
 
 struct tls_ctx {
 	SSL_CTX *ssl_ctx;
@@ -44,14 +48,15 @@ struct tls_ctx {
 
 struct tls {
 	SSL *ssl;
-	BIO *rbio; /* owned by ssl */
-	BIO *wbio; /* owned by ssl */
+	struct buf in;	      /* ciphertext fed, not yet read by OpenSSL from in_pos on */
+	size_t in_pos;
+	struct buf out;	      /* ciphertext OpenSSL wrote, not yet taken */
 	struct buf plain_out; /* application data OpenSSL could not take yet */
 	bool is_server;
 	bool failed;
 	bool peer_closed;
 	bool shutdown_sent;
-	char err[256];
+	char *err; /* TLS_ERR_MAX bytes once something failed, else NULL */
 };
 
 /* The reason text of one queued OpenSSL error, e.g. "no such file" or "unsupported protocol". */
@@ -227,27 +232,119 @@ void tls_ctx_free(struct tls_ctx **ctx)
 	*ctx = NULL;
 }
 
+/* ---- the BIO ------------------------------------------------------------------------------------ */
+
+/* OpenSSL reads ciphertext: from t->in, or "retry later" when all of it was read. */
+static int tls_bio_read(BIO *bio, char *dst, int cap)
+{
+	struct tls *t = BIO_get_data(bio);
+	size_t avail = t->in.len - t->in_pos;
+
+	BIO_clear_retry_flags(bio);
+	if (cap <= 0)
+		return 0;
+	if (avail == 0) {
+		BIO_set_retry_read(bio);
+		return -1;
+	}
+	if (avail > (size_t)cap)
+		avail = (size_t)cap;
+	memcpy(dst, t->in.data + t->in_pos, avail);
+	t->in_pos += avail;
+	if (t->in_pos == t->in.len) {
+		buf_free(&t->in);
+		t->in_pos = 0;
+	}
+	return (int)avail;
+}
+
+/* OpenSSL writes ciphertext: always all of it, into t->out. */
+static int tls_bio_write(BIO *bio, const char *src, int len)
+{
+	struct tls *t = BIO_get_data(bio);
+
+	BIO_clear_retry_flags(bio);
+	if (len <= 0)
+		return 0;
+	buf_append(&t->out, src, (size_t)len);
+	return len;
+}
+
+static long tls_bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+	struct tls *t = BIO_get_data(bio);
+
+	(void)num;
+	(void)ptr;
+	if (t == NULL)
+		return 0;
+	switch (cmd) {
+	case BIO_CTRL_PENDING:
+		return (long)(t->in.len - t->in_pos);
+	case BIO_CTRL_WPENDING:
+		return (long)t->out.len;
+	case BIO_CTRL_FLUSH:
+		return 1;
+	default:
+		return 0; /* no EOF, no kTLS, nothing else either */
+	}
+}
+
+static int tls_bio_create(BIO *bio)
+{
+	BIO_set_init(bio, 1);
+	return 1;
+}
+
+static BIO_METHOD *tls_bio_method;
+static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+/* One method for the process, never freed (a connection may outlive every tls_ctx). */
+static void tls_bio_method_init(void)
+{
+	int type = BIO_get_new_index();
+	BIO_METHOD *m = type < 0 ? NULL : BIO_meth_new(type | BIO_TYPE_SOURCE_SINK, "junction tls");
+
+	if (m == NULL)
+		return;
+	if (BIO_meth_set_read(m, tls_bio_read) != 1 || BIO_meth_set_write(m, tls_bio_write) != 1 ||
+	    BIO_meth_set_ctrl(m, tls_bio_ctrl) != 1 || BIO_meth_set_create(m, tls_bio_create) != 1) {
+		BIO_meth_free(m);
+		return;
+	}
+	tls_bio_method = m;
+}
+
 /* ---- the state machine ---------------------------------------------------------------------- */
+
+/* Where to write the error text; errors are rare, so the room is only made on the first. */
+static char *tls_err_room(struct tls *t)
+{
+	if (t->err == NULL)
+		t->err = xcalloc(1, TLS_ERR_MAX);
+	return t->err;
+}
 
 /* Record a fatal error from SSL_get_error() code ssl_err; errors are sticky. */
 static int tls_fail(struct tls *t, int ssl_err, const char *what)
 {
 	bool verify_failed = false;
+	char *err = tls_err_room(t);
 
 	if (ssl_err == SSL_ERROR_SSL) {
-		tls_collect_errors(t->err, sizeof(t->err), what, &verify_failed);
+		tls_collect_errors(err, TLS_ERR_MAX, what, &verify_failed);
 		if (verify_failed) {
-			size_t n = strlen(t->err);
+			size_t n = strlen(err);
 			long v = SSL_get_verify_result(t->ssl);
-			snprintf(t->err + n, sizeof(t->err) - n, " (%s)",
+			snprintf(err + n, TLS_ERR_MAX - n, " (%s)",
 				 X509_verify_cert_error_string(v));
 		}
 	} else if (ssl_err == SSL_ERROR_ZERO_RETURN) {
-		snprintf(t->err, sizeof(t->err), "%s: peer closed the connection", what);
+		snprintf(err, TLS_ERR_MAX, "%s: peer closed the connection", what);
 	} else {
-		/* SSL_ERROR_SYSCALL cannot come from a memory BIO short of running out of memory;
+		/* SSL_ERROR_SYSCALL cannot come from our BIO short of running out of memory;
 		 * report the code rather than guess. */
-		snprintf(t->err, sizeof(t->err), "%s: SSL error %d", what, ssl_err);
+		snprintf(err, TLS_ERR_MAX, "%s: SSL error %d", what, ssl_err);
 	}
 	ERR_clear_error();
 	t->failed = true;
@@ -332,26 +429,23 @@ static bool tls_is_ip_literal(const char *s)
 struct tls *tls_new(struct tls_ctx *ctx, bool is_server, const char *sni_hostname)
 {
 	struct tls *t;
-	BIO *rbio, *wbio;
+	BIO *bio;
 
 	assert(ctx != NULL && is_server == ctx->is_server);
 	assert(!is_server || sni_hostname == NULL);
+	(void)pthread_once(&tls_bio_once, tls_bio_method_init);
+	if (tls_bio_method == NULL)
+		return NULL;
 	t = xcalloc(1, sizeof(*t));
 	t->is_server = is_server;
 	t->ssl = SSL_new(ctx->ssl_ctx);
-	rbio = BIO_new(BIO_s_mem());
-	wbio = BIO_new(BIO_s_mem());
-	if (t->ssl == NULL || rbio == NULL || wbio == NULL) {
-		BIO_free(rbio);
-		BIO_free(wbio);
+	bio = BIO_new(tls_bio_method);
+	if (t->ssl == NULL || bio == NULL) {
+		BIO_free(bio);
 		goto fail;
 	}
-	/* An empty memory BIO must read as "retry later", not as end of file. */
-	BIO_set_mem_eof_return(rbio, -1);
-	BIO_set_mem_eof_return(wbio, -1);
-	SSL_set_bio(t->ssl, rbio, wbio);
-	t->rbio = rbio;
-	t->wbio = wbio;
+	BIO_set_data(bio, t);
+	SSL_set_bio(t->ssl, bio, bio); /* one BIO both ways: the SSL takes both references */
 
 	if (is_server) {
 		SSL_set_accept_state(t->ssl);
@@ -387,32 +481,25 @@ void tls_free(struct tls **t)
 {
 	if (*t == NULL)
 		return;
-	SSL_free((*t)->ssl); /* frees both BIOs */
+	SSL_free((*t)->ssl); /* frees the BIO */
 	if ((*t)->plain_out.data != NULL)
 		OPENSSL_cleanse((*t)->plain_out.data, (*t)->plain_out.len);
 	buf_free(&(*t)->plain_out);
+	buf_free(&(*t)->in);
+	buf_free(&(*t)->out);
+	free((*t)->err);
 	free(*t);
 	*t = NULL;
 }
 
 int tls_feed_ciphertext(struct tls *t, const void *data, size_t len)
 {
-	const char *p = data;
-
 	if (t->failed)
 		return TLS_ERROR;
-	while (len > 0) {
-		int chunk = len < TLS_IO_CHUNK ? (int)len : TLS_IO_CHUNK;
-		int n = BIO_write(t->rbio, p, chunk);
-		if (n <= 0) {
-			snprintf(t->err, sizeof(t->err), "feed: cannot buffer ciphertext");
-			ERR_clear_error();
-			t->failed = true;
-			return TLS_ERROR;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	/* Drop what OpenSSL already read before adding more. */
+	buf_consume(&t->in, t->in_pos);
+	t->in_pos = 0;
+	buf_append(&t->in, data, len);
 	return tls_advance(t);
 }
 
@@ -460,22 +547,25 @@ int tls_write_plaintext(struct tls *t, const void *data, size_t len)
 
 size_t tls_pending_ciphertext(const struct tls *t)
 {
-	return BIO_ctrl_pending(t->wbio);
+	return t->out.len;
 }
 
 size_t tls_take_ciphertext(struct tls *t, struct buf *out)
 {
-	char chunk[16384];
-	size_t total = 0;
-	int n;
+	size_t n = t->out.len;
 
-	/* Through a bounce buffer (one extra memcpy, cheap next to the cipher) so that only buf's
-	 * public functions touch out. */
-	while ((n = BIO_read(t->wbio, chunk, sizeof(chunk))) > 0) {
-		buf_append(out, chunk, (size_t)n);
-		total += (size_t)n;
+	if (n == 0)
+		return 0;
+	if (out->len == 0) {
+		/* The usual case: out is empty, so hand over the storage itself. */
+		buf_free(out);
+		*out = t->out;
+		t->out = (struct buf){0};
+	} else {
+		buf_append(out, t->out.data, n);
+		buf_free(&t->out);
 	}
-	return total;
+	return n;
 }
 
 bool tls_handshake_done(const struct tls *t)
@@ -601,5 +691,5 @@ const char *tls_cipher_string(const struct tls *t)
 
 const char *tls_error_string(const struct tls *t)
 {
-	return t->err;
+	return t->err != NULL ? t->err : "";
 }

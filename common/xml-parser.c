@@ -14,6 +14,20 @@
  * the unfinished token is long (XML_PARSER_HOLD_MIN), a small scanner follows
  * it and new bytes are held back until they may complete it ('>' outside
  * quotes, "?>", ';' ...): linear work, and a complete element is never held.
+ *
+ * An expat parser costs about 10 kB however little it is used, and most
+ * streams idle between stanzas most of the time. xml_parser_release_idle()
+ * frees it when nothing is in progress (between top-level elements, with every
+ * byte reported). The next byte makes a new one, which is first fed `resume`:
+ * a start tag with the stream element's qualified name and exactly the
+ * namespace declarations of the stream header, recorded when it was parsed.
+ * That restores what expat knows at stream level (prefix bindings, default
+ * namespace, the open element its end tag must match) and nothing else: those
+ * bytes are not part of the stream, raise no events (`replaying`), and the
+ * offsets and line numbers expat reports are mapped back to the stream's
+ * (`shift`, `line_base`...), so every check, limit and raw byte is as if the
+ * parser had never been away. A header too big to replay cheaply
+ * (XML_PARSER_RESUME_MAX) leaves resume empty, and expat is then kept.
  */
 #include "xml-parser.h"
 
@@ -40,6 +54,12 @@
 /* Scratch buffers larger than this are released once idle, so one big
  * stanza does not pin memory for the rest of a long-lived connection. */
 #define XML_PARSER_IDLE_CAP (16 * 1024)
+/* Room for xml_parser_error_text(), made on the first error. */
+#define XML_PARSER_ERROR_TEXT 256
+/* A stream whose header needs a longer resume (a real one needs about 150
+ * bytes) keeps its expat parser: re-parsing a huge one on every wake would
+ * let a peer buy much work with little input. */
+#define XML_PARSER_RESUME_MAX 1024
 #define XML_PARSER_ABSENT   SIZE_MAX
 
 /* Reparse deferral came with expat 2.6.0, but distributions backport it to
@@ -81,7 +101,7 @@ enum xml_parser_head_field {
 static const char *const xml_parser_head_names[XML_PARSER_HEAD_N] = {"to", "from", "type", "id"};
 
 struct xml_parser {
-	XML_Parser expat;
+	XML_Parser expat; /* NULL while released (see the top of the file) */
 	struct xml_parser_limits limits;
 	enum xml_parser_mode mode; /* for the next top-level element */
 	struct xml_parser_callbacks cbs;
@@ -106,7 +126,15 @@ struct xml_parser {
 	bool closed;	/* the stream element has ended */
 	uint64_t close_end;
 	bool in_callback;
-	char error_text[256];
+	char *error_text; /* XML_PARSER_ERROR_TEXT bytes once something failed */
+
+	/* Releasing expat while idle (see the top of the file). */
+	struct buf resume;  /* "<qname xmlns...='...'>" of the stream header, or empty */
+	bool replaying;	    /* feeding resume to a new expat: no events */
+	int64_t shift;	    /* stream offset = expat's byte index + shift */
+	uint64_t line_base; /* stream line of expat's line 1 */
+	uint64_t col_base;  /* stream column of the first byte after resume */
+	uint64_t col_skip;  /* expat's column there */
 
 	/* Namespace declarations of the stream header, seen before its start. */
 	char *default_ns;
@@ -133,9 +161,11 @@ static void xml_parser_fail(struct xml_parser *p, int result, const char *fmt, .
 	if (p->result != 0)
 		return;
 	p->result = result;
+	if (p->error_text == NULL)
+		p->error_text = xmalloc(XML_PARSER_ERROR_TEXT);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(p->error_text, sizeof(p->error_text), fmt, ap);
+	vsnprintf(p->error_text, XML_PARSER_ERROR_TEXT, fmt, ap);
 	va_end(ap);
 }
 
@@ -153,6 +183,11 @@ static bool xml_parser_done(const struct xml_parser *p)
 	return p->result != 0 || p->closed;
 }
 
+static bool xml_parser_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /* Split an expat name "uri local" (or "local") into its parts; the URI is
  * the text before the last separator, as local names cannot contain one. */
 static const char *xml_parser_split(const char *name, size_t *ns_len_r)
@@ -168,13 +203,12 @@ static const char *xml_parser_split(const char *name, size_t *ns_len_r)
 
 static uint64_t xml_parser_event_start(const struct xml_parser *p)
 {
-	return (uint64_t)XML_GetCurrentByteIndex(p->expat);
+	return (uint64_t)((int64_t)XML_GetCurrentByteIndex(p->expat) + p->shift);
 }
 
 static uint64_t xml_parser_event_end(const struct xml_parser *p)
 {
-	return (uint64_t)XML_GetCurrentByteIndex(p->expat) +
-	       (uint64_t)XML_GetCurrentByteCount(p->expat);
+	return xml_parser_event_start(p) + (uint64_t)XML_GetCurrentByteCount(p->expat);
 }
 
 /* Every handler of a successful event calls this: the hold-back scanner
@@ -210,6 +244,39 @@ static int xml_parser_call_open(struct xml_parser *p, const struct xml_parser_st
 	return r;
 }
 
+/* The byte at stream offset pos, which is in pending or in the chunk. */
+static unsigned char xml_parser_byte_at(const struct xml_parser *p, uint64_t pos)
+{
+	if (pos >= p->chunk_base)
+		return (unsigned char)p->chunk[pos - p->chunk_base];
+	return (unsigned char)p->pending.data[pos - p->pending_base];
+}
+
+/* From the stream header's start event: resume holds its namespace
+ * declarations (xml_parser_on_ns_decl); put "<qname" before them and ">"
+ * after. The qualified name is read from the original bytes, as expat only
+ * reports the namespace URI, and the end tag must match the prefix too. */
+static void xml_parser_record_resume(struct xml_parser *p)
+{
+	struct buf b = {0};
+	uint64_t pos = xml_parser_event_start(p) + 1, end = xml_parser_event_end(p);
+
+	buf_append_char(&b, '<');
+	for (; pos < end; pos++) {
+		unsigned char c = xml_parser_byte_at(p, pos);
+		if (xml_parser_is_space((char)c) || c == '/' || c == '>')
+			break;
+		buf_append_char(&b, (char)c);
+	}
+	buf_append(&b, p->resume.data, p->resume.len);
+	buf_append_char(&b, '>');
+	buf_free(&p->resume);
+	if (b.len <= XML_PARSER_RESUME_MAX)
+		p->resume = b;
+	else
+		buf_free(&b);
+}
+
 static void xml_parser_stream_start(struct xml_parser *p, const char *name, const char **atts,
 				    size_t n_atts)
 {
@@ -242,6 +309,7 @@ static void xml_parser_stream_start(struct xml_parser *p, const char *name, cons
 	}
 	ev.attrs = p->open_attrs;
 	ev.n_attrs = n_atts;
+	xml_parser_record_resume(p);
 	/* Two prefixes bound to the stream namespace also count: a stanza may
 	 * use the one that is not "the" stream prefix. */
 	ev.extra_prefixes = p->other_prefix || p->n_stream_prefixes > 1;
@@ -319,7 +387,7 @@ static void XMLCALL xml_parser_on_start(void *ud, const XML_Char *name, const XM
 	struct xml_parser *p = ud;
 	size_t n_atts = 0;
 
-	if (xml_parser_done(p))
+	if (xml_parser_done(p) || p->replaying)
 		return;
 	xml_parser_saw_event(p);
 	while (atts[2 * n_atts] != NULL)
@@ -430,11 +498,6 @@ static void XMLCALL xml_parser_on_end(void *ud, const XML_Char *name)
 	}
 }
 
-static bool xml_parser_is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 static void XMLCALL xml_parser_on_text(void *ud, const XML_Char *s, int len)
 {
 	struct xml_parser *p = ud;
@@ -465,8 +528,21 @@ static void XMLCALL xml_parser_on_ns_decl(void *ud, const XML_Char *prefix, cons
 
 	/* Only the stream header's declarations matter (depth 0 = before its
 	 * start event); those inside stanzas travel with the stanza's bytes. */
-	if (xml_parser_done(p) || p->depth != 0)
+	if (xml_parser_done(p) || p->depth != 0 || p->replaying)
 		return;
+	/* For resume: the same declaration, re-escaped from its value (no
+	 * more once too long to be used). */
+	if (p->resume.len <= XML_PARSER_RESUME_MAX) {
+		buf_append_str(&p->resume, " xmlns");
+		if (prefix != NULL) {
+			buf_append_char(&p->resume, ':');
+			buf_append_str(&p->resume, prefix);
+		}
+		buf_append_str(&p->resume, "='");
+		if (uri != NULL)
+			buf_append_xml_escaped(&p->resume, uri, strlen(uri), true);
+		buf_append_char(&p->resume, '\'');
+	}
 	if (prefix == NULL) {
 		free(p->default_ns);
 		p->default_ns = uri != NULL && uri[0] != '\0' ? xstrdup(uri) : NULL;
@@ -569,7 +645,13 @@ static void xml_parser_clear(struct xml_parser *p)
 	p->result = 0;
 	p->closed = false;
 	p->close_end = 0;
-	p->error_text[0] = '\0';
+	free(p->error_text);
+	p->error_text = NULL;
+	buf_free(&p->resume);
+	p->shift = 0;
+	p->line_base = 1;
+	p->col_base = 0;
+	p->col_skip = 0;
 	free(p->default_ns);
 	p->default_ns = NULL;
 	p->n_stream_prefixes = 0;
@@ -580,10 +662,9 @@ static void xml_parser_clear(struct xml_parser *p)
 	buf_reset(&p->head);
 }
 
-struct xml_parser *xml_parser_new(const struct xml_parser_limits *limits, enum xml_parser_mode mode,
-				  const struct xml_parser_callbacks *callbacks, void *ctx)
+/* A new expat parser with our handlers. */
+static void xml_parser_create_expat(struct xml_parser *p)
 {
-	struct xml_parser *p = xcalloc(1, sizeof(*p));
 	static const XML_Char sep = XML_PARSER_NS_SEP;
 
 	p->expat = XML_ParserCreateNS("UTF-8", sep);
@@ -591,6 +672,16 @@ struct xml_parser *xml_parser_new(const struct xml_parser_limits *limits, enum x
 		fprintf(stderr, "junction: out of memory creating an XML parser\n");
 		abort();
 	}
+	xml_parser_setup(p);
+}
+
+struct xml_parser *xml_parser_new(const struct xml_parser_limits *limits, enum xml_parser_mode mode,
+				  const struct xml_parser_callbacks *callbacks, void *ctx)
+{
+	struct xml_parser *p = xcalloc(1, sizeof(*p));
+
+	xml_parser_create_expat(p);
+	p->line_base = 1;
 	if (limits != NULL)
 		p->limits = *limits;
 	if (p->limits.max_stanza_bytes == 0)
@@ -603,7 +694,6 @@ struct xml_parser *xml_parser_new(const struct xml_parser_limits *limits, enum x
 	if (callbacks != NULL)
 		p->cbs = *callbacks;
 	p->ctx = ctx;
-	xml_parser_setup(p);
 	return p;
 }
 
@@ -631,9 +721,29 @@ void xml_parser_set_mode(struct xml_parser *parser, enum xml_parser_mode mode)
 void xml_parser_reset(struct xml_parser *p)
 {
 	assert(!p->in_callback);
-	XML_ParserReset(p->expat, "UTF-8");
-	xml_parser_setup(p);
+	/* A released parser stays released: a new stream starts from nothing,
+	 * so the next feed only has to create one. */
+	if (p->expat != NULL) {
+		XML_ParserReset(p->expat, "UTF-8");
+		xml_parser_setup(p);
+	}
 	xml_parser_clear(p);
+}
+
+/* Where expat is now, as a line (1-based) and column (0-based) of the stream:
+ * expat's first line began with resume, which is not part of the stream. */
+static void xml_parser_position(const struct xml_parser *p, uint64_t *line_r, uint64_t *col_r)
+{
+	uint64_t line = (uint64_t)XML_GetCurrentLineNumber(p->expat);
+	uint64_t col = (uint64_t)XML_GetCurrentColumnNumber(p->expat);
+
+	if (line <= 1) {
+		*line_r = p->line_base;
+		*col_r = p->col_base + (col >= p->col_skip ? col - p->col_skip : 0);
+	} else {
+		*line_r = p->line_base + line - 1;
+		*col_r = col;
+	}
 }
 
 static void xml_parser_expat_error(struct xml_parser *p)
@@ -641,9 +751,63 @@ static void xml_parser_expat_error(struct xml_parser *p)
 	enum XML_Error code = XML_GetErrorCode(p->expat);
 	int result = code == XML_ERROR_NO_MEMORY ? XML_PARSER_ERR_POLICY
 						 : XML_PARSER_ERR_NOT_WELL_FORMED;
+	uint64_t line, col;
+
+	xml_parser_position(p, &line, &col);
 	xml_parser_fail(p, result, "%s at line %llu, column %llu", XML_ErrorString(code),
-			(unsigned long long)XML_GetCurrentLineNumber(p->expat),
-			(unsigned long long)XML_GetCurrentColumnNumber(p->expat) + 1);
+			(unsigned long long)line, (unsigned long long)col + 1);
+}
+
+bool xml_parser_release_idle(struct xml_parser *p)
+{
+	assert(!p->in_callback);
+	if (p->expat == NULL)
+		return true;
+	/* After an error, a stop or the stream close, expat is never fed again
+	 * (until a reset); before the first byte it knows nothing yet. */
+	bool over = p->result != 0 || p->closed;
+	bool fresh = p->received == 0;
+	bool between = p->depth == 1 && p->resume.len > 0 && p->fed == p->received &&
+		       p->last_event_end == p->received && p->keep_from == p->received;
+	if (!over && !fresh && !between)
+		return false;
+	if (between)
+		xml_parser_position(p, &p->line_base, &p->col_base);
+	XML_ParserFree(p->expat);
+	p->expat = NULL;
+	buf_free(&p->pending);
+	p->pending_base = p->keep_from;
+	buf_free(&p->head);
+	buf_free(&p->text);
+	buf_free(&p->scratch);
+	free(p->open_attrs);
+	p->open_attrs = NULL;
+	p->cap_open_attrs = 0;
+	return true;
+}
+
+/* Before feeding expat: make it again if it was released, and bring it to
+ * where the stream is (see the top of the file). */
+static void xml_parser_wake(struct xml_parser *p)
+{
+	xml_parser_create_expat(p);
+	p->shift = (int64_t)p->fed;
+	p->col_skip = 0;
+	if (p->depth == 0)
+		return; /* nothing parsed yet: a fresh start */
+	p->replaying = true;
+	enum XML_Status st =
+		XML_Parse(p->expat, p->resume.data, (int)p->resume.len, XML_FALSE);
+	p->replaying = false;
+	if (st != XML_STATUS_OK) {
+		/* It was accepted once, so this cannot happen; refuse rather
+		 * than go on with a parser in an unknown state. */
+		xml_parser_fail(p, XML_PARSER_ERR_POLICY, "cannot resume the stream: %s",
+				XML_ErrorString(XML_GetErrorCode(p->expat)));
+		return;
+	}
+	p->shift -= (int64_t)p->resume.len;
+	p->col_skip = (uint64_t)XML_GetCurrentColumnNumber(p->expat);
 }
 
 /* After the stream close only whitespace may follow. */
@@ -745,14 +909,6 @@ static enum xml_parser_scan xml_parser_scan_step(enum xml_parser_scan st, unsign
 	return XML_PARSER_SCAN_MAY_END;
 }
 
-/* The byte at stream offset pos, which is in pending or in the chunk. */
-static unsigned char xml_parser_byte_at(const struct xml_parser *p, uint64_t pos)
-{
-	if (pos >= p->chunk_base)
-		return (unsigned char)p->chunk[pos - p->chunk_base];
-	return (unsigned char)p->pending.data[pos - p->pending_base];
-}
-
 /* True when the bytes not yet given to expat cannot complete the token it
  * is stuck in, and that token is long enough for re-tokenizing to matter. */
 static bool xml_parser_can_hold(struct xml_parser *p)
@@ -827,6 +983,11 @@ static void xml_parser_run(struct xml_parser *p)
 			n = p->limits.max_stanza_bytes - used;
 		if (n > XML_PARSER_MAX_SLICE)
 			n = XML_PARSER_MAX_SLICE;
+		if (p->expat == NULL) {
+			xml_parser_wake(p);
+			if (p->result != 0)
+				return;
+		}
 		p->fed += n;
 		if (XML_Parse(p->expat, src, (int)n, XML_FALSE) != XML_STATUS_OK) {
 			if (p->result == 0 && !p->closed)
@@ -890,5 +1051,6 @@ const char *xml_parser_error_condition(int result)
 
 const char *xml_parser_error_text(const struct xml_parser *parser)
 {
-	return parser->error_text[0] != '\0' ? parser->error_text : "no error";
+	return parser->error_text != NULL && parser->error_text[0] != '\0' ? parser->error_text
+									    : "no error";
 }

@@ -113,6 +113,15 @@ void xml_parser_set_mode(struct xml_parser *parser, enum xml_parser_mode mode);
  * the same result, until reset. After the stream close, whitespace is ignored
  * and anything else is XML_PARSER_ERR_CLOSED. Not to be called from a callback. */
 int xml_parser_feed(struct xml_parser *parser, const char *data, size_t len);
+/* Free the expat parser (about 10 kB) if nothing is in progress: between
+ * top-level elements with every byte seen reported, before the first byte,
+ * or once the stream is over (closed, failed or stopped). The next feed makes
+ * a new one that goes on with the same stream exactly where the old one was
+ * (same namespace prefixes, limits, offsets and error positions). Returns
+ * true when the parser holds no expat parser now. Cheap to call often, e.g.
+ * on a timer for streams that have been quiet for a while; not from a
+ * callback. */
+bool xml_parser_release_idle(struct xml_parser *parser);
 /* Forget the current stream and expect a new stream header (the mode stays).
  * Not from inside a callback: to restart from one (e.g. after SASL success),
  * return non-zero there, then reset once xml_parser_feed() has returned. */
