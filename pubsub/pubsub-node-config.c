@@ -13,6 +13,7 @@
 #include "stanza.h"
 
 #define PUBSUB_NS_NODE_CONFIG "http://jabber.org/protocol/pubsub#node_config"
+#define PUBSUB_NS_PUBLISH_OPTIONS "http://jabber.org/protocol/pubsub#publish-options"
 
 enum pubsub_field_kind {
 	PUBSUB_FIELD_BOOL,
@@ -263,7 +264,9 @@ static int pubsub_apply_one(const char *var, char **values, size_t n, void *ctx)
 int pubsub_node_config_apply_form(struct pubsub_node_config *c, const struct stanza *x)
 {
 	char *type = pubsub_form_type(x);
-	bool ok = type == NULL || strcmp(type, PUBSUB_NS_NODE_CONFIG) == 0;
+	/* publish-options carry node configuration fields (XEP-0060 7.1.5). */
+	bool ok = type == NULL || strcmp(type, PUBSUB_NS_NODE_CONFIG) == 0 ||
+		  strcmp(type, PUBSUB_NS_PUBLISH_OPTIONS) == 0;
 
 	free(type);
 	if (!ok)

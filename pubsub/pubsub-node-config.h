@@ -85,8 +85,8 @@ bool pubsub_node_config_get(const struct pubsub_node_config *c, const char *var,
 /* The i-th field's var, NULL past the end (for storing every field). */
 const char *pubsub_node_config_var(size_t i);
 
-/* Apply a submitted jabber:x:data form (FORM_TYPE pubsub#node_config, or
- * none) to c. On failure c may be half changed: work on a copy. */
+/* Apply a submitted jabber:x:data form (FORM_TYPE pubsub#node_config,
+ * pubsub#publish-options or none) to c. On failure c may be half changed: work on a copy. */
 int pubsub_node_config_apply_form(struct pubsub_node_config *c, const struct stanza *x);
 /* Is every field of form (publish-options) equal to the configuration?
  * Unknown fields never match. */
