@@ -44,6 +44,18 @@ char *pubsub_bare_jid(const char *s)
 	return bare;
 }
 
+char *pubsub_full_jid(const char *s)
+{
+	struct jid jid;
+	char *full;
+
+	if (s == NULL || jid_parse(s, -1, &jid) != JID_OK)
+		return NULL;
+	full = jid_full_string(&jid);
+	jid_clear(&jid);
+	return full;
+}
+
 struct stanza *pubsub_result(const struct pubsub_req *req)
 {
 	struct stanza *r = stanza_new("iq", STREAM_NS_COMPONENT);

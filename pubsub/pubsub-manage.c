@@ -180,13 +180,14 @@ void pubsub_manage_subscriptions(struct pubsub_req *req, const struct stanza *el
 	}
 	for (i = 0; i < el->n_children; i++) {
 		const struct stanza *s = el->children[i].element;
-		const char *jid, *subid;
+		const char *subid;
+		char *jid;
 		enum pubsub_sub_state state;
 		struct pubsub_subscription cur;
 		int r;
 		if (s == NULL)
 			continue;
-		jid = stanza_get_attr(s, "jid");
+		jid = pubsub_full_jid(stanza_get_attr(s, "jid"));
 		subid = stanza_get_attr(s, "subid");
 		state = (enum pubsub_sub_state)pubsub_sub_state_parse(stanza_get_attr(s, "subscription"));
 		r = pubsub_store_subscription_get(req->ps->store, node.id, jid, &cur);
@@ -198,6 +199,7 @@ void pubsub_manage_subscriptions(struct pubsub_req *req, const struct stanza *el
 			cur.deliver = true;
 			cur.state = PUBSUB_SUB_NONE;
 		} else if (r != PUBSUB_STORE_OK) {
+			free(jid);
 			pubsub_store_failed(req, "reading a subscription");
 			goto out;
 		}
@@ -207,12 +209,14 @@ void pubsub_manage_subscriptions(struct pubsub_req *req, const struct stanza *el
 				    ? pubsub_store_subscription_delete(req->ps->store, node.id, jid)
 				    : pubsub_store_subscription_put(req->ps->store, node.id, &cur);
 			if (r != PUBSUB_STORE_OK) {
+				free(jid);
 				pubsub_subscription_clear(&cur);
 				pubsub_store_failed(req, "changing a subscription");
 				goto out;
 			}
 			pubsub_notify_subscription(req->ps, node.name, jid, cur.subid, state);
 		}
+		free(jid);
 		pubsub_subscription_clear(&cur);
 	}
 	pubsub_reply_empty(req);

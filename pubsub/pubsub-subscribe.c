@@ -11,33 +11,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jid.h"
 #include "log.h"
 #include "pubsub-form.h"
 #include "pubsub.h"
 #include "stanza.h"
 #include "stream.h"
 
-/* The 'jid' attribute, checked against the requester (owners may act for
- * others where allow_owner). Returns it, or NULL after answering. */
-static const char *pubsub_subscribe_jid(struct pubsub_req *req, const struct stanza *el,
-					const struct pubsub_node *node, const char *mismatch_type,
-					const char *mismatch, const char *mismatch_app,
-					bool allow_owner)
+/* The 'jid' attribute, normalised (the caller frees it) and checked
+ * against the requester (owners may act for others where allow_owner).
+ * Returns NULL after answering. */
+static char *pubsub_subscribe_jid(struct pubsub_req *req, const struct stanza *el,
+				  const struct pubsub_node *node, const char *mismatch_type,
+				  const char *mismatch, const char *mismatch_app, bool allow_owner)
 {
-	const char *jid = stanza_get_attr(el, "jid");
-	char *bare = pubsub_bare_jid(jid);
-	bool same = bare != NULL && strcmp(bare, req->bare) == 0;
+	const char *attr = stanza_get_attr(el, "jid");
+	struct jid jid;
+	char *bare, *full;
+	bool same;
 
-	free(bare);
-	if (jid == NULL) {
+	if (attr == NULL) {
 		pubsub_error(req, "modify", "bad-request", "jid-required", NULL);
 		return NULL;
 	}
-	if (!same && !(allow_owner && pubsub_req_affiliation(req, node) == PUBSUB_AFF_OWNER)) {
-		pubsub_error(req, mismatch_type, mismatch, mismatch_app, NULL);
+	if (jid_parse(attr, -1, &jid) != JID_OK) {
+		pubsub_error(req, "modify", "bad-request", "invalid-jid", NULL);
 		return NULL;
 	}
-	return jid;
+	bare = jid_bare_string(&jid);
+	full = jid_full_string(&jid);
+	jid_clear(&jid);
+	same = strcmp(bare, req->bare) == 0;
+	free(bare);
+	if (!same && !(allow_owner && pubsub_req_affiliation(req, node) == PUBSUB_AFF_OWNER)) {
+		pubsub_error(req, mismatch_type, mismatch, mismatch_app, NULL);
+		free(full);
+		return NULL;
+	}
+	return full;
 }
 
 /* Subscription options from a submitted form: 0, or -1 when a field is
@@ -130,7 +141,7 @@ void pubsub_subscribe(struct pubsub_req *req, const struct stanza *el, const str
 	enum pubsub_affiliation aff;
 	const struct stanza *x = options != NULL ? stanza_find_child(options, "x", PUBSUB_NS_DATA)
 						 : NULL;
-	const char *jid;
+	char *jid = NULL;
 	char subid[2 * PUBSUB_ID_BYTES + 1];
 	bool deliver = true;
 	int r;
@@ -161,7 +172,7 @@ void pubsub_subscribe(struct pubsub_req *req, const struct stanza *el, const str
 		goto out;
 	}
 	pubsub_new_id(subid);
-	sub.jid = (char *)jid;
+	sub.jid = jid;
 	sub.subid = subid;
 	sub.deliver = deliver;
 	sub.state = node.config.access_model == PUBSUB_ACCESS_AUTHORIZE && aff != PUBSUB_AFF_OWNER &&
@@ -178,6 +189,7 @@ void pubsub_subscribe(struct pubsub_req *req, const struct stanza *el, const str
 	else if (node.config.send_last_published_item == PUBSUB_SEND_LAST_ON_SUB && deliver)
 		pubsub_publish_send_last(req->ps, &node, jid);
 out:
+	free(jid);
 	pubsub_node_clear(&node);
 }
 
@@ -187,13 +199,14 @@ static int pubsub_subscribe_find(struct pubsub_req *req, const struct stanza *el
 				 const struct pubsub_node *node, const char *missing_type,
 				 struct pubsub_subscription *sub_r)
 {
-	const char *jid = pubsub_subscribe_jid(req, el, node, "auth", "forbidden", NULL, true);
+	char *jid = pubsub_subscribe_jid(req, el, node, "auth", "forbidden", NULL, true);
 	const char *subid = stanza_get_attr(el, "subid");
 	int r;
 
 	if (jid == NULL)
 		return -1;
 	r = pubsub_store_subscription_get(req->ps->store, node->id, jid, sub_r);
+	free(jid);
 	if (r == PUBSUB_STORE_NOT_FOUND) {
 		pubsub_error(req, missing_type, "unexpected-request", "not-subscribed", NULL);
 		return -1;

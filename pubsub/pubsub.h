@@ -92,6 +92,8 @@ void pubsub_store_failed(struct pubsub_req *req, const char *what);
 void pubsub_new_id(char out[2 * PUBSUB_ID_BYTES + 1]);
 /* The bare JID of jid (normalised), or NULL when it is not a valid JID. */
 char *pubsub_bare_jid(const char *jid);
+/* jid normalised, or NULL when it is not a valid JID. */
+char *pubsub_full_jid(const char *jid);
 
 /* pubsub-access.c */
 /* May the requester subscribe to node / retrieve its items? Returns 0, or
