@@ -68,6 +68,15 @@ const struct config_key config_schema[] = {
 	{"c2s", "log_level", CONFIG_LOGLEVEL, NULL, false, "c2s",
 	 "overrides [junction] log_level for c2s"},
 
+	/* [pubsub]: the publish-subscribe service (XEP-0060). */
+	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub",
+	 "the service's domain, bound at the router; default pubsub.FIRST-DOMAIN"},
+	{"pubsub", "create_nodes", CONFIG_LIST, "users", false, "pubsub",
+	 "who may create nodes: users (accounts of [junction] domains), anyone, bare JIDs or "
+	 "domains, comma separated"},
+	{"pubsub", "log_level", CONFIG_LOGLEVEL, NULL, false, "pubsub",
+	 "overrides [junction] log_level for pubsub"},
+
 	/* [component NAME]: one section per third-party component. */
 	{"component", "secret", CONFIG_STRING, NULL, true, "router",
 	 "shared secret the component NAME authenticates to the router with"},

@@ -1,0 +1,170 @@
+/* pubsub.h: the publish-subscribe service's shared state and the
+ * functions its files offer each other.
+ *
+ * One process, one libuv loop. junction-pubsub is a component of the
+ * router bound to [pubsub] domain; every iq and message addressed to that
+ * domain reaches it. struct pubsub owns the component link and the store
+ * (pubsub-store.h, DATA_DIR/pubsub.db). Requests are answered at once:
+ * storage is synchronous, so stanzas are handled, and notifications sent,
+ * in the order they arrive.
+ *
+ * Files: main.c (start-up, dispatch), pubsub-iq.c (request context,
+ * results, errors with pubsub#errors conditions), pubsub-access.c (who may
+ * do what: affiliations, access and publish models, node creation),
+ * pubsub-notify.c (event messages to subscribers), pubsub-disco.c
+ * (disco#info, disco#items, node metadata), pubsub-owner.c (create,
+ * configure, default, delete, purge), pubsub-manage.c (subscriptions and
+ * affiliations: the entity's own, and an owner's management of them),
+ * pubsub-subscribe.c (subscribe, unsubscribe, options, authorization),
+ * pubsub-publish.c (publish, retract), pubsub-items.c (item retrieval,
+ * XEP-0059 paging), pubsub-node-config.c and pubsub-form.c (forms).
+ */
+#ifndef JUNCTION_PUBSUB_H
+#define JUNCTION_PUBSUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "pubsub-store.h"
+
+#define PUBSUB_NS "http://jabber.org/protocol/pubsub"
+#define PUBSUB_NS_OWNER "http://jabber.org/protocol/pubsub#owner"
+#define PUBSUB_NS_EVENT "http://jabber.org/protocol/pubsub#event"
+#define PUBSUB_NS_ERRORS "http://jabber.org/protocol/pubsub#errors"
+#define PUBSUB_NS_NODE_CONFIG "http://jabber.org/protocol/pubsub#node_config"
+#define PUBSUB_NS_META_DATA "http://jabber.org/protocol/pubsub#meta-data"
+#define PUBSUB_NS_SUB_OPTIONS "http://jabber.org/protocol/pubsub#subscribe_options"
+#define PUBSUB_NS_SUB_AUTH "http://jabber.org/protocol/pubsub#subscribe_authorization"
+#define PUBSUB_NS_PUBLISH_OPTIONS "http://jabber.org/protocol/pubsub#publish-options"
+#define PUBSUB_NS_RSM "http://jabber.org/protocol/rsm"
+#define PUBSUB_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define PUBSUB_NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+
+/* Hex digits of generated item ids, subids and instant node names. */
+#define PUBSUB_ID_BYTES 12
+
+struct component;
+struct config;
+struct stanza;
+
+struct pubsub {
+	uv_loop_t *loop;
+	struct config *config;
+	struct pubsub_store *store;
+	struct component *component;
+	char *domain; /* the service's JID */
+	const char *const *create_nodes; /* [pubsub] create_nodes */
+	size_t n_create_nodes;
+	uv_signal_t sig_term, sig_int;
+};
+
+/* One iq request being answered. */
+struct pubsub_req {
+	struct pubsub *ps;
+	const struct stanza *iq;
+	const char *from; /* as sent (the router checked its domain) */
+	char *bare;       /* the requester's bare JID, normalised */
+	char *domain;     /* its domain part */
+	bool user;        /* an account (node@domain) */
+};
+
+/* pubsub-iq.c */
+/* An iq addressed to the service. */
+void pubsub_iq_handle(struct pubsub *ps, struct stanza *iq);
+void pubsub_send(struct pubsub *ps, const struct stanza *st);
+/* A new iq result answering req (caller unrefs). */
+struct stanza *pubsub_result(const struct pubsub_req *req);
+/* Send an empty iq result. */
+void pubsub_reply_empty(struct pubsub_req *req);
+/* Send an error reply; app (a pubsub#errors condition) and feature may be
+ * NULL. */
+void pubsub_error(struct pubsub_req *req, const char *type, const char *condition,
+		  const char *app, const char *feature);
+/* Load the node named by el's 'node' attribute. Returns 0, or -1 after
+ * answering nodeid-required (bad-request) or item-not-found. */
+int pubsub_req_node(struct pubsub_req *req, const struct stanza *el, struct pubsub_node *node_r);
+/* The requester's affiliation with node. */
+enum pubsub_affiliation pubsub_req_affiliation(struct pubsub_req *req, const struct pubsub_node *node);
+/* A storage failure: logs and answers internal-server-error. */
+void pubsub_store_failed(struct pubsub_req *req, const char *what);
+/* A fresh random id (2 * PUBSUB_ID_BYTES hex digits). */
+void pubsub_new_id(char out[2 * PUBSUB_ID_BYTES + 1]);
+/* The bare JID of jid (normalised), or NULL when it is not a valid JID. */
+char *pubsub_bare_jid(const char *jid);
+/* jid normalised, or NULL when it is not a valid JID. */
+char *pubsub_full_jid(const char *jid);
+
+/* pubsub-access.c */
+/* May the requester subscribe to node / retrieve its items? Returns 0, or
+ * -1 after answering with XEP-0060's error. A pending subscription for
+ * the authorize model is the subscriber's business, not an error here. */
+int pubsub_access_subscribe(struct pubsub_req *req, const struct pubsub_node *node,
+			    enum pubsub_affiliation aff);
+int pubsub_access_retrieve(struct pubsub_req *req, const struct pubsub_node *node,
+			   enum pubsub_affiliation aff);
+bool pubsub_access_may_publish(struct pubsub_req *req, const struct pubsub_node *node,
+			       enum pubsub_affiliation aff);
+/* Should a subscriber with affiliation aff get notifications now? */
+bool pubsub_access_entitled(const struct pubsub_node *node, enum pubsub_affiliation aff,
+			    const struct pubsub_subscription *sub);
+bool pubsub_access_may_create(struct pubsub_req *req);
+/* Check [pubsub] create_nodes at start-up; -1 with a message in err. */
+int pubsub_access_check_config(struct pubsub *ps, char *err, size_t errlen);
+
+/* pubsub-notify.c */
+/* Send <event/> (a root in PUBSUB_NS_EVENT) to every subscriber of node
+ * entitled to it now, in subscription order. */
+void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const struct stanza *event);
+/* Send <event/> to one JID. */
+void pubsub_notify_one(struct pubsub *ps, const char *to, const struct stanza *event);
+/* An <event/> root with <items node=NAME/>; returns it, *items_r the child. */
+struct stanza *pubsub_notify_items_event(const char *node, struct stanza **items_r);
+/* Tell jid its subscription to node changed (subscribed, pending, none). */
+void pubsub_notify_subscription(struct pubsub *ps, const char *node, const char *jid,
+				const char *subid, enum pubsub_sub_state state);
+/* Append <item id=...>payload</item> to parent (payload per config). */
+void pubsub_notify_add_item(struct stanza *parent, const struct pubsub_item *item,
+			    bool with_payload);
+
+/* pubsub-disco.c */
+void pubsub_disco_info(struct pubsub_req *req, const struct stanza *query);
+void pubsub_disco_items(struct pubsub_req *req, const struct stanza *query);
+
+/* pubsub-owner.c */
+void pubsub_owner_create(struct pubsub_req *req, const struct stanza *create,
+			 const struct stanza *configure);
+void pubsub_owner_configure(struct pubsub_req *req, const struct stanza *configure, bool set);
+void pubsub_owner_default(struct pubsub_req *req);
+void pubsub_owner_delete(struct pubsub_req *req, const struct stanza *del);
+void pubsub_owner_purge(struct pubsub_req *req, const struct stanza *purge);
+/* Create a node as req's requester (used by create and auto-create):
+ * 0, or -1 after answering. */
+int pubsub_owner_create_node(struct pubsub_req *req, const char *name,
+			     const struct pubsub_node_config *config);
+
+/* pubsub-manage.c */
+void pubsub_manage_own_subscriptions(struct pubsub_req *req, const struct stanza *el);
+void pubsub_manage_own_affiliations(struct pubsub_req *req, const struct stanza *el);
+void pubsub_manage_subscriptions(struct pubsub_req *req, const struct stanza *el, bool set);
+void pubsub_manage_affiliations(struct pubsub_req *req, const struct stanza *el, bool set);
+
+/* pubsub-subscribe.c */
+void pubsub_subscribe(struct pubsub_req *req, const struct stanza *sub, const struct stanza *options);
+void pubsub_unsubscribe(struct pubsub_req *req, const struct stanza *unsub);
+void pubsub_subscribe_options(struct pubsub_req *req, const struct stanza *options, bool set);
+void pubsub_subscribe_default(struct pubsub_req *req);
+/* A message to the service: an owner's answer to an authorization form. */
+void pubsub_subscribe_message(struct pubsub *ps, struct stanza *msg);
+
+/* pubsub-publish.c */
+void pubsub_publish(struct pubsub_req *req, const struct stanza *publish,
+		    const struct stanza *publish_options);
+void pubsub_retract(struct pubsub_req *req, const struct stanza *retract);
+/* The node's newest item to one new subscriber (send_last_published_item). */
+void pubsub_publish_send_last(struct pubsub *ps, const struct pubsub_node *node, const char *to);
+
+/* pubsub-items.c */
+void pubsub_items(struct pubsub_req *req, const struct stanza *items, const struct stanza *set);
+
+#endif
