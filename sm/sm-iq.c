@@ -5,7 +5,9 @@
  * disco#info and disco#items of the server, and of an account (answered
  * on its behalf: identity account/registered and its available resources)
  * for the account itself and contacts with a subscription to it; others
- * get service-unavailable, as if the account did not exist. Roster, vcard, private storage, blocking and
+ * get service-unavailable, as if the account did not exist. For
+ * Junction's own services (pubsub's access models): one roster item's
+ * state, urn:junction:roster:1 (docs/components.md section 7). Roster, vcard, private storage, blocking and
  * the rest each get a file of their own here (sm-roster.c, ...) and one
  * line in sm_iq_handle().
  */
@@ -22,6 +24,7 @@
 #define SM_NS_PING "urn:xmpp:ping"
 #define SM_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 #define SM_NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define SM_NS_RELATION "urn:junction:roster:1"
 
 struct stanza *sm_iq_result(const struct stanza *iq)
 {
@@ -153,6 +156,64 @@ static void sm_iq_disco_items(struct sm *sm, struct stanza *iq, const char *bare
 	stanza_unref(&res);
 }
 
+/* urn:junction:roster:1: how the account `to` relates to one JID. */
+static void sm_iq_relation(struct sm *sm, struct stanza *iq, struct stanza *q)
+{
+	static const char *const states[] = {"none", "to", "from", "both"};
+	const char *from = stanza_get_attr(iq, "from");
+	struct store_roster_item item = {0};
+	struct jid asker, user, contact;
+	char *user_bare = NULL, *contact_bare = NULL;
+
+	if (from == NULL || jid_parse(from, -1, &asker) != JID_OK) {
+		sm_bounce(sm, iq, "cancel", "service-unavailable");
+		return;
+	}
+	bool trusted = peers_holds(&sm->peers, asker.domain);
+	jid_clear(&asker);
+	if (!trusted) {
+		sm_bounce(sm, iq, "cancel", "service-unavailable");
+		return;
+	}
+	const char *to = stanza_get_attr(iq, "to"), *about = stanza_get_attr(q, "jid");
+	if (to == NULL || jid_parse(to, -1, &user) != JID_OK) {
+		sm_bounce(sm, iq, "modify", "jid-malformed");
+		return;
+	}
+	if (user.node == NULL || about == NULL || jid_parse(about, -1, &contact) != JID_OK) {
+		jid_clear(&user);
+		sm_bounce(sm, iq, "modify", "jid-malformed");
+		return;
+	}
+	user_bare = jid_bare_string(&user);
+	contact_bare = jid_bare_string(&contact);
+	jid_clear(&user);
+	jid_clear(&contact);
+	if (store_account_exists(sm->store, user_bare) != STORE_OK) {
+		sm_bounce(sm, iq, "cancel", "item-not-found");
+		goto out;
+	}
+	int r = store_roster_get_item(sm->store, user_bare, contact_bare, &item);
+	if (r != STORE_OK && r != STORE_ERR_NOT_FOUND) {
+		sm_bounce(sm, iq, "wait", "internal-server-error");
+		goto out;
+	}
+	struct stanza *res = sm_iq_result(iq);
+	struct stanza *rel = stanza_add_child(res, "relation", SM_NS_RELATION);
+	stanza_set_attr(rel, "jid", contact_bare);
+	stanza_set_attr(rel, "subscription", states[r == STORE_OK ? item.subscription & 3 : 0]);
+	for (size_t i = 0; r == STORE_OK && i < item.n_groups; i++) {
+		struct stanza *g = stanza_add_child(rel, "group", NULL);
+		stanza_add_text(g, item.groups[i], strlen(item.groups[i]));
+	}
+	sm_send(sm, res);
+	stanza_unref(&res);
+	store_roster_item_clear(&item);
+out:
+	free(user_bare);
+	free(contact_bare);
+}
+
 /* XEP-0030 and XEP-0199 to the server or to an account's bare JID. */
 static bool sm_iq_public(struct sm *sm, struct stanza *iq, struct stanza *q)
 {
@@ -199,6 +260,10 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 			sm_session_handle(sm, iq, q);
 		else
 			return false;
+		return true;
+	}
+	if (get && strcmp(q->ns, SM_NS_RELATION) == 0 && strcmp(q->name, "relation") == 0) {
+		sm_iq_relation(sm, iq, q);
 		return true;
 	}
 	if (strcmp(q->ns, SM_NS_ROSTER) == 0 && strcmp(q->name, "query") == 0) {

@@ -302,6 +302,26 @@ def test_roster_and_subscription_handshake(router):
         assert res.returncode == 0, res.stderr
         assert 'sessions on sm.localhost: 2 (2 available)' in res.stdout, res.stdout
 
+        # Junction's own services ask how an account relates to a JID
+        # (urn:junction:roster:1, docs/components.md section 7).
+        ps = connect_component(r, 'pubsub.localhost', secret=r.secret)
+        time.sleep(0.3)  # sm learns from the watch events that ps is trusted
+
+        def relation(stream, user, jid, id):
+            return ask(stream, iq('get', id, "<relation xmlns='urn:junction:roster:1' jid='%s'/>"
+                                  % jid, to=user, frm=stream.name), id)
+        rel = list(relation(ps, 'romeo@localhost', 'juliet@localhost/x', 'rel1'))[0]
+        assert (rel.get('jid'), rel.get('subscription')) == ('juliet@localhost', 'from'), to_string(rel)
+        rel = list(relation(ps, 'juliet@localhost', 'romeo@localhost', 'rel2'))[0]
+        assert rel.get('subscription') == 'to', to_string(rel)
+        rel = list(relation(ps, 'juliet@localhost', 'nurse@localhost', 'rel3'))[0]
+        assert rel.get('subscription') == 'none' and len(rel) == 0, to_string(rel)
+        assert stanza_error(relation(ps, 'ghost@localhost', 'romeo@localhost', 'rel4')) == \
+            ('cancel', 'item-not-found')
+        gw = connect_component(r, 'b.localhost')
+        assert stanza_error(relation(gw, 'juliet@localhost', 'romeo@localhost', 'rel5')) == \
+            ('cancel', 'service-unavailable')
+
         # Removing the item cancels the subscription both ways.
         from_client(s, 'j', "<iq xmlns='%s' type='set' id='rm'><query xmlns='jabber:iq:roster'>"
                     "<item jid='romeo@localhost' subscription='remove'/></query></iq>" % NSC)
