@@ -34,6 +34,20 @@ enum log_level process_log_level(const struct config *config, const char *name)
 	return level;
 }
 
+void process_reload_log_level(const struct config *running, const char *name)
+{
+	struct config *fresh;
+	char err[512];
+
+	if (config_load(config_path(running), &fresh, err, sizeof(err)) < 0) {
+		JLOG_WARN(0, "reload: %s (keeping the running configuration)", err);
+		return;
+	}
+	log_set_level(process_log_level(fresh, name));
+	JLOG_INFO(0, "reloaded log level");
+	config_free(&fresh);
+}
+
 int process_start(int argc, char **argv, const char *name, struct config **config_r)
 {
 	const char *path = NULL;

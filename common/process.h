@@ -27,6 +27,9 @@ struct config;
 int process_start(int argc, char **argv, const char *name, struct config **config_r);
 /* The level name's section asks for, else [junction] log_level. */
 enum log_level process_log_level(const struct config *config, const char *name);
+/* SIGHUP: load the configuration file again and apply its log level (a
+ * file that no longer loads is logged and the running level kept). */
+void process_reload_log_level(const struct config *running, const char *name);
 /* Free the configuration and stop logging. */
 void process_stop(struct config **config);
 

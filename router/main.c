@@ -20,15 +20,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	struct router *router = sig->data;
 
 	if (signum == SIGHUP) {
-		struct config *fresh;
-		char err[512];
-		if (config_load(config_path(router->config), &fresh, err, sizeof(err)) < 0) {
-			JLOG_WARN(0, "reload: %s (keeping the running configuration)", err);
-			return;
-		}
-		log_set_level(process_log_level(fresh, "router"));
-		JLOG_INFO(0, "reloaded log level");
-		config_free(&fresh);
+		process_reload_log_level(router->config, "router");
 		return;
 	}
 	uv_signal_stop(&router->sig_term);

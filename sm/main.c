@@ -124,8 +124,11 @@ static const struct component_callbacks sm_component_callbacks = {
 static void sm_on_signal(uv_signal_t *sig, int signum)
 {
 	struct sm *sm = sig->data;
-	(void)signum;
 
+	if (signum == SIGHUP) {
+		process_reload_log_level(sm->config, "sm");
+		return;
+	}
 	JLOG_INFO(0, "shutting down");
 	sm_offline_acks_run(sm);
 	component_stop(&sm->component);
@@ -133,6 +136,7 @@ static void sm_on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&sm->ack_timer, NULL);
 	uv_close((uv_handle_t *)&sm->sig_term, NULL);
 	uv_close((uv_handle_t *)&sm->sig_int, NULL);
+	uv_close((uv_handle_t *)&sm->sig_hup, NULL);
 }
 
 int main(int argc, char **argv)
@@ -177,9 +181,11 @@ int main(int argc, char **argv)
 	component_start(sm.loop, &o, &sm_component_callbacks, &sm, &sm.component);
 	uv_signal_init(sm.loop, &sm.sig_term);
 	uv_signal_init(sm.loop, &sm.sig_int);
-	sm.sig_term.data = sm.sig_int.data = &sm;
+	uv_signal_init(sm.loop, &sm.sig_hup);
+	sm.sig_term.data = sm.sig_int.data = sm.sig_hup.data = &sm;
 	uv_signal_start(&sm.sig_term, sm_on_signal, SIGTERM);
 	uv_signal_start(&sm.sig_int, sm_on_signal, SIGINT);
+	uv_signal_start(&sm.sig_hup, sm_on_signal, SIGHUP);
 	JLOG_INFO(0, "serving %zu domain(s) as %s", n_domains, sm.name);
 
 	uv_run(sm.loop, UV_RUN_DEFAULT);

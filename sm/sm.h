@@ -79,7 +79,7 @@ struct sm {
 	struct peers peers;          /* names bound by trusted streams */
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 };
 
 /* sm-session.c */

@@ -110,3 +110,21 @@ def test_unknown_extension_version(router):
     ctl = connect_component(r, 'ctl.localhost', secret=r.secret)
     reply = junction_iq(ctl, 'get', 'v2', "<status xmlns='urn:junction:component:2'/>")
     assert stanza_error(reply) == ('cancel', 'service-unavailable'), to_string(reply)
+
+
+def test_sighup_reloads_the_log_level(router):
+    """SIGHUP re-reads the configuration's log level; the router keeps its
+    streams and goes on routing."""
+    import signal
+    import time
+    r = router()
+    a = connect_component(r, 'a.localhost')
+    b = connect_component(r, 'b.localhost')
+    r.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while b'reloaded log level' not in open(r.log_path, 'rb').read():
+        assert time.monotonic() < deadline and r.proc.poll() is None
+        time.sleep(0.05)
+    a.send(message('x@b.localhost', 'y@a.localhost', id='after-hup', body='still here'))
+    got = b.wait_for(lambda e: e.get('id') == 'after-hup')
+    assert local(got) == 'message'

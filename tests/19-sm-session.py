@@ -377,3 +377,24 @@ def test_burst_while_router_is_slow_loses_nothing(router):
         assert 'dropped' not in sm.log(), sm.log()[-2000:]
     finally:
         sm.stop()
+
+
+@pytest.mark.timeout(60)
+def test_sighup_reloads_and_keeps_serving(router):
+    """SIGHUP (junctionctl reload, systemd's ExecReload) re-reads the log
+    level; sm keeps running and answering."""
+    r = router()
+    sm = Sm(r)
+    try:
+        a = connect_component(r, 'a.localhost')
+        time.sleep(0.3)
+        sm.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while 'reloaded log level' not in sm.log():
+            assert time.monotonic() < deadline and sm.proc.poll() is None, sm.log()
+            time.sleep(0.05)
+        reply = ask(a, iq('get', 'hup', "<ping xmlns='urn:xmpp:ping'/>", to='localhost',
+                          frm='x@a.localhost'), 'hup')
+        assert reply.get('type') == 'result', to_string(reply)
+    finally:
+        sm.stop()
