@@ -44,6 +44,29 @@ def test_make_install_destdir(tmp_path):
     for prog in ('junction-router', 'junctionctl'):
         assert os.access(os.path.join(root, 'sbin', prog), os.X_OK), prog
     assert os.path.isfile(os.path.join(root, 'etc', 'junction', 'junction.conf.example'))
+    # systemd units, with this build's paths, that systemd itself accepts.
+    units = os.path.join(root, 'lib', 'systemd', 'system')
+    names = sorted(os.listdir(units))
+    assert 'junction.target' in names and 'junction-sm.service' in names, names
+    sm_unit = open(os.path.join(units, 'junction-sm.service')).read()
+    assert 'ExecStart=%s/sbin/junction-sm -c %s/etc/junction/junction.conf' % (prefix, prefix) \
+        in sm_unit, sm_unit
+    assert 'ExecReload=/bin/kill -HUP $MAINPID' in sm_unit
+    wanted = open(os.path.join(units, 'junction.target')).read()
+    for n in names:
+        if n.endswith('.service'):
+            assert n in wanted, '%s not in junction.target' % n
+    # systemd-analyze checks ExecStart's program exists: point the copies it
+    # verifies at this build's programs.
+    check = tmp_path / 'units'
+    check.mkdir()
+    for n in names:
+        text = open(os.path.join(units, n)).read()
+        text = text.replace(os.path.join(prefix, 'sbin'), BUILD_DIR)
+        (check / n).write_text(text)
+    r = subprocess.run(['systemd-analyze', 'verify'] + [str(check / n) for n in names],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_example_config_is_valid(tmp_path):
