@@ -128,8 +128,10 @@ static int s2s_in_on_open(struct s2s_link *link, const struct xml_parser_stream_
 		s2s_link_close(link, "host-unknown", "this server does not serve that domain");
 	} else if (open->from != NULL && from == NULL) {
 		s2s_link_close(link, "invalid-from", NULL);
-	} else if (in->header_seen && (!s2s_same(in->to, to) || !s2s_same(in->from, from))) {
-		s2s_link_close(link, "invalid-from", "the stream's to/from may not change");
+	} else if (in->header_seen && !s2s_same(in->to, to)) {
+		s2s_link_close(link, "host-unknown", "the stream's 'to' may not change");
+	} else if (in->header_seen && !s2s_same(in->from, from)) {
+		s2s_link_close(link, "invalid-from", "the stream's 'from' may not change");
 	} else if (open->version == NULL || strncmp(open->version, "1.", 2) != 0) {
 		s2s_link_close(link, "unsupported-version", "version 1.0 required");
 	} else {
@@ -257,6 +259,13 @@ static int s2s_in_on_element(struct s2s_link *link, struct stanza *st)
 	struct s2s_in *in = link->owner;
 	bool tls_on = link->tls != NULL;
 
+	if (strcmp(st->ns, XML_NS_STREAM) == 0 && strcmp(st->name, "error") == 0) {
+		struct stanza *c = stanza_child_element(st, 0);
+		JLOG_INFO(link->id, "stream error from %s: %s", link->conn->peer,
+			  c != NULL ? c->name : "?");
+		s2s_link_close(link, NULL, NULL);
+		return 1;
+	}
 	if (strcmp(st->ns, S2S_NS_TLS) == 0 && strcmp(st->name, "starttls") == 0) {
 		if (tls_on || in->s2s->tls_server == NULL) {
 			s2s_link_close(link, "policy-violation", "STARTTLS not offered");
