@@ -2,8 +2,11 @@
  *
  * A peer opens a jabber:server stream to one of our domains (any domain the
  * deployment serves). We answer with a fresh stream id and features:
- * STARTTLS (required when [s2s] require_tls) and dialback. The peer then
- * authenticates one or more (its domain, our domain) pairs with db:result;
+ * STARTTLS (required when [s2s] require_tls), SASL EXTERNAL (XEP-0178) when
+ * the peer's certificate is valid for the domain in its header, and
+ * dialback (unless [s2s] require_valid_cert). The peer then
+ * authenticates with EXTERNAL, or one or more (its domain, our domain)
+ * pairs with db:result;
  * each is checked by asking the peer's domain's authoritative server, over
  * our own outgoing stream for the pair, with db:verify (XEP-0220). We also
  * answer db:verify questions about keys we generated ourselves.
@@ -16,6 +19,7 @@
  * answers, and we never ask questions on an incoming stream, so one
  * arriving here is refused (the "dialback without dialback" attack).
  */
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +45,7 @@ struct s2s_in {
 	bool direct_tls;
 	bool header_seen;
 	bool asked; /* the peer asked us a db:verify: a verify stream, never authenticated */
+	bool sasl_done; /* authenticated with SASL EXTERNAL: no more mechanisms */
 	char *to, *from; /* the first header's, normalised (from may be NULL) */
 	char stream_id[33];
 	struct s2s_pair *pairs;
@@ -76,7 +81,13 @@ static void s2s_in_features(struct s2s_in *in)
 	if (!tls_on && s2s->tls_server != NULL)
 		buf_printf(&b, "<starttls xmlns='%s'>%s</starttls>", S2S_NS_TLS,
 			   s2s->require_tls ? "<required/>" : "");
-	if (tls_on || !s2s->require_tls)
+	/* XEP-0178: EXTERNAL only when the certificate is good for the
+	 * domain in the header's 'from'. */
+	if (tls_on && !in->sasl_done && in->from != NULL &&
+	    tls_peer_check_name(in->link.tls, in->from))
+		buf_printf(&b, "<mechanisms xmlns='%s'><mechanism>EXTERNAL</mechanism></mechanisms>",
+			   S2S_NS_SASL);
+	if ((tls_on || !s2s->require_tls) && !s2s->require_valid_cert)
 		buf_printf(&b, "<dialback xmlns='%s'><errors/></dialback>",
 			   S2S_NS_DIALBACK_FEATURE);
 	buf_append_str(&b, "</stream:features>");
@@ -254,6 +265,58 @@ static int s2s_in_stanza(struct s2s_in *in, struct stanza *st)
 	return link->closing;
 }
 
+/* SASL EXTERNAL (XEP-0178): the peer's certificate vouches for its domain. */
+static int s2s_in_sasl(struct s2s_in *in, struct stanza *st)
+{
+	struct s2s_link *link = &in->link;
+	const char *mech = stanza_get_attr(st, "mechanism");
+	char *text = stanza_text(st);
+	char *authzid = NULL;
+	unsigned char dec[1100];
+
+	if (strcmp(st->name, "auth") != 0 || in->sasl_done || link->tls == NULL) {
+		free(text);
+		s2s_link_close(link, "policy-violation", "unexpected SASL element");
+		return 1;
+	}
+	size_t n = text != NULL ? strlen(text) : 0;
+	if (n > 0 && strcmp(text, "=") != 0 && n < 1400 && n % 4 == 0) {
+		int len = EVP_DecodeBlock(dec, (const unsigned char *)text, (int)n);
+		while (len > 0 && n >= 2 && text[n - 1] == '=' && dec[len - 1] == '\0') {
+			len--;
+			n--;
+		}
+		if (len > 0) {
+			dec[len] = '\0';
+			authzid = s2s_jid_domain((const char *)dec);
+		}
+	}
+	const char *who = authzid != NULL ? authzid : in->from;
+	bool ok = mech != NULL && strcmp(mech, "EXTERNAL") == 0 && who != NULL &&
+		  in->from != NULL && strcmp(who, in->from) == 0 &&
+		  tls_peer_check_name(link->tls, who);
+	if (!ok) {
+		JLOG_INFO(link->id, "SASL EXTERNAL for %s refused", who != NULL ? who : "?");
+		const char *fail = "<failure xmlns='" S2S_NS_SASL "'><not-authorized/></failure>";
+		s2s_link_send(link, fail, strlen(fail));
+	} else {
+		struct s2s_pair *p = xcalloc(1, sizeof(*p));
+		p->remote = xstrdup(who);
+		p->local = xstrdup(in->to);
+		p->valid = true;
+		p->next = in->pairs;
+		in->pairs = p;
+		in->sasl_done = true;
+		JLOG_INFO(link->id, "%s -> %s authenticated (SASL EXTERNAL), TLS", p->remote, p->local);
+		const char *success = "<success xmlns='" S2S_NS_SASL "'/>";
+		s2s_link_send(link, success, strlen(success));
+		s2s_link_restart(link);
+	}
+	free(text);
+	free(authzid);
+	return 1;
+}
+
 static int s2s_in_on_element(struct s2s_link *link, struct stanza *st)
 {
 	struct s2s_in *in = link->owner;
@@ -285,6 +348,8 @@ static int s2s_in_on_element(struct s2s_link *link, struct stanza *st)
 		s2s_link_close(link, "policy-violation", "TLS is required");
 		return 1;
 	}
+	if (strcmp(st->ns, S2S_NS_SASL) == 0)
+		return s2s_in_sasl(in, st);
 	if (strcmp(st->ns, S2S_NS_DIALBACK) == 0 &&
 	    (strcmp(st->name, "result") == 0 || strcmp(st->name, "verify") == 0))
 		return s2s_in_dialback(in, st);

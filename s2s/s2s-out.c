@@ -4,8 +4,10 @@
  * A stream goes RESOLVING -> CONNECTING (each resolved address in turn) ->
  * OPENING (our header sent; waiting for the peer's header and features) ->
  * [STARTTLS (waiting for <proceed/>) -> OPENING again over TLS] ->
- * NEGOTIATED (features done: db:verify requests may go out) -> DIALBACK
- * (our db:result sent) -> READY (stanzas flow). Stanzas from the router
+ * NEGOTIATED (features done: db:verify requests may go out) -> SASL (our
+ * EXTERNAL auth sent, when the peer offers it: XEP-0178; on success the
+ * stream restarts and its features make it READY) or DIALBACK (our
+ * db:result sent; also after SASL failed) -> READY (stanzas flow). Stanzas from the router
  * wait in order in a bounded queue until READY; the first stanza queued
  * starts the dialback. A stream opened only to ask a verify question never
  * authenticates itself.
@@ -20,6 +22,7 @@
  * after our own db:result, a typed db:verify only with the id of a verify
  * we sent ("dialback without dialback" is refused with a stream error).
  */
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +40,7 @@ enum s2s_out_state {
 	S2S_OUT_OPENING,
 	S2S_OUT_STARTTLS,
 	S2S_OUT_NEGOTIATED,
+	S2S_OUT_SASL,
 	S2S_OUT_DIALBACK,
 	S2S_OUT_READY,
 	S2S_OUT_CLOSED, /* unlinked from s2s->outs; waiting for the conn to close */
@@ -65,6 +69,9 @@ struct s2s_out {
 	size_t n_queue, cap_queue, queue_bytes;
 	struct s2s_verify *verifies;
 	bool want_auth;
+	bool external_offered; /* the peer offers SASL EXTERNAL on this stream */
+	bool sasl_failed;      /* ... and refused ours: dialback instead */
+	bool sasl_ok;          /* authenticated by SASL; the stream restarted */
 	uint64_t started_ms;
 	struct s2s_out *next;
 };
@@ -198,10 +205,40 @@ static void s2s_out_send_verifies(struct s2s_out *out)
 	}
 }
 
+static void s2s_out_ready(struct s2s_out *out, const char *how)
+{
+	JLOG_INFO(out->link.id, "%s -> %s authenticated (%s)%s", out->local, out->remote, how,
+		  out->link.tls ? ", TLS" : "");
+	out->state = S2S_OUT_READY;
+	s2s_out_flush(out);
+}
+
+/* Authenticate this stream: SASL EXTERNAL when the peer offers it (our
+ * certificate is good for our domain there), else dialback. */
 static void s2s_out_dialback(struct s2s_out *out)
 {
 	char key[S2S_DB_KEY_LEN + 1];
 	struct buf b = {0};
+
+	if (out->external_offered && !out->sasl_failed) {
+		unsigned char enc[4 * 1024 / 3 + 8];
+		size_t n = strlen(out->local);
+		if (n < 1024) {
+			EVP_EncodeBlock(enc, (const unsigned char *)out->local, (int)n);
+			buf_printf(&b, "<auth xmlns='%s' mechanism='EXTERNAL'>%s</auth>",
+				   S2S_NS_SASL, enc);
+			s2s_link_send(&out->link, b.data, b.len);
+			buf_free(&b);
+			out->state = S2S_OUT_SASL;
+			return;
+		}
+	}
+	if (out->s2s->require_valid_cert) {
+		s2s_out_fail(out, "remote-server-not-found",
+			     "the peer does not accept our certificate");
+		s2s_link_close(&out->link, NULL, NULL);
+		return;
+	}
 
 	s2s_dialback_key(out->s2s, out->remote, out->local, out->stream_id, key);
 	buf_append_str(&b, "<db:result from='");
@@ -236,9 +273,18 @@ static void s2s_out_features(struct s2s_out *out, const struct stanza *features)
 		s2s_link_close(&out->link, "policy-violation", "certificate not valid");
 		return;
 	}
+	struct stanza *mechs = stanza_find_child(features, "mechanisms", S2S_NS_SASL);
+	out->external_offered = false;
+	for (size_t i = 0; tls_on && mechs != NULL && i < stanza_count_child_elements(mechs); i++) {
+		char *m = stanza_text(stanza_child_element(mechs, i));
+		out->external_offered = out->external_offered || strcmp(m, "EXTERNAL") == 0;
+		free(m);
+	}
 	out->state = S2S_OUT_NEGOTIATED;
 	s2s_out_send_verifies(out);
-	if (out->want_auth)
+	if (out->sasl_ok)
+		s2s_out_ready(out, "SASL EXTERNAL");
+	else if (out->want_auth)
 		s2s_out_dialback(out);
 }
 
@@ -291,11 +337,23 @@ static int s2s_out_on_element(struct s2s_link *link, struct stanza *st)
 			s2s_link_close(link, NULL, NULL);
 			return 1;
 		}
-		JLOG_INFO(link->id, "%s -> %s authenticated (dialback)%s", out->local, out->remote,
-			  link->tls ? ", TLS" : "");
-		out->state = S2S_OUT_READY;
-		s2s_out_flush(out);
+		s2s_out_ready(out, "dialback");
 		return 0;
+	}
+	if (strcmp(st->ns, S2S_NS_SASL) == 0 && out->state == S2S_OUT_SASL) {
+		if (strcmp(st->name, "success") == 0) {
+			/* RFC 6120 6.4.6: a new stream over the same TLS. */
+			out->sasl_ok = true;
+			out->state = S2S_OUT_OPENING;
+			s2s_link_restart(link);
+			s2s_out_send_header(out);
+			return 1;
+		}
+		JLOG_INFO(link->id, "%s refused SASL EXTERNAL for %s; trying dialback", out->remote,
+			  out->local);
+		out->sasl_failed = true;
+		s2s_out_dialback(out);
+		return link->closing;
 	}
 	if (strcmp(st->ns, S2S_NS_DIALBACK) == 0 && strcmp(st->name, "verify") == 0) {
 		const char *type = stanza_get_attr(st, "type");
