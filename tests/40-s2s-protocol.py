@@ -248,3 +248,34 @@ def test_outgoing_refused_when_peer_has_no_tls(federation):
         assert b'policy-violation' in peer.received, peer.received
     finally:
         peer.close()
+
+
+@pytest.mark.timeout(120)
+def test_silent_peer_bounces_with_timeout(federation):
+    """A peer that accepts the connection and never says a word: after
+    [s2s] connect_timeout the queued stanzas bounce with
+    remote-server-timeout, in the order they were sent."""
+    silent = socket.socket()
+    silent.bind(('127.0.0.3', 0))
+    silent.listen(4)
+    try:
+        f = federation(extra_hosts_a=', d.example=127.0.0.3:%d' % silent.getsockname()[1],
+                       a_opts={'connect_timeout': '2s'})
+        out = {}
+
+        async def main():
+            j = await fed.login('juliet', f.a)
+            t0 = time.monotonic()
+            for i in range(3):
+                j.send_message(mto='someone@d.example', mbody='m%d' % i, mtype='chat')
+            out['bounces'] = [await fed.next_event(j, 'message', lambda e: e[3] == 'error')
+                              for _ in range(3)]
+            out['elapsed'] = time.monotonic() - t0
+            j.disconnect()
+            await asyncio.sleep(0.5)
+        asyncio.run(main())
+        assert [b[4] for b in out['bounces']] == ['remote-server-timeout'] * 3, out
+        assert [b[2] for b in out['bounces']] == ['m0', 'm1', 'm2'], out
+        assert 1.5 < out['elapsed'] < 10, out
+    finally:
+        silent.close()
