@@ -460,8 +460,11 @@ void s2s_in_tick(struct s2s *s2s, uint64_t now)
 			any = any || p->valid;
 		if (!any && !in->asked && now - in->opened_ms >= s2s->connect_timeout_ms)
 			s2s_link_close(&in->link, "connection-timeout", "no authentication in time");
-		else if (now - in->link.last_ms >= s2s->idle_timeout_ms)
+		else if (now - in->link.last_ms >= s2s->idle_timeout_ms) {
+			JLOG_INFO(in->link.id, "closing the idle stream from %s",
+				  in->from != NULL ? in->from : in->link.conn->peer);
 			s2s_link_close(&in->link, NULL, NULL);
+		}
 	}
 }
 

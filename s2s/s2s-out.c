@@ -554,8 +554,8 @@ void s2s_out_tick(struct s2s *s2s, uint64_t now)
 				s2s_link_abort(&o->link);
 		} else if (o->linked && !o->link.closing &&
 			   now - o->link.last_ms >= s2s->idle_timeout_ms) {
-			JLOG_DEBUG(o->link.id, "closing the idle stream %s -> %s", o->local,
-				   o->remote);
+			JLOG_INFO(o->link.id, "closing the idle stream %s -> %s", o->local,
+				  o->remote);
 			s2s_link_close(&o->link, NULL, NULL);
 		} else if (!o->has_conn && !waiting && o->state == S2S_OUT_RESOLVING &&
 			   now - o->started_ms >= s2s->connect_timeout_ms) {

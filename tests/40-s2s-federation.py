@@ -116,9 +116,10 @@ class S2SProcess:
 class Site:
     """One deployment: router, sm, c2s and s2s for one domain."""
 
-    def __init__(self, router_factory, domain, ip, s2s_port, users):
+    def __init__(self, router_factory, domain, ip, s2s_port, users, components=None):
         self.domain, self.ip, self.s2s_port = domain, ip, s2s_port
-        self.router = router_factory(junction_opts={'domains': domain})
+        self.router = router_factory(junction_opts={'domains': domain},
+                                     extra_components=components)
         for user in users:
             sm_session.adduser(self.router, '%s@%s' % (user, domain), 'pw-' + user)
         self.c2s = C2SProcess(self.router, self.router.workdir, {'name': 'c2s.' + domain})
@@ -155,12 +156,19 @@ class Site:
 
 class Federation:
     def __init__(self, router_factory, users=('juliet', 'romeo', 'nurse'), a_opts=None,
-                 b_opts=None, extra_hosts_a=''):
+                 b_opts=None, extra_hosts_a='', a_components=None, a_direct_tls=False):
         pa, pb = free_port_on('127.0.0.2'), free_port_on('127.0.0.3')
-        self.a = Site(router_factory, 'a.example', '127.0.0.2', pa, users)
+        self.a = Site(router_factory, 'a.example', '127.0.0.2', pa, users, a_components)
         self.b = Site(router_factory, 'b.example', '127.0.0.3', pb, users)
         hosts_a = 'b.example=127.0.0.3:%d' % pb + extra_hosts_a
-        hosts_b = 'a.example=127.0.0.2:%d' % pa
+        # b.example reaches a.example (and its components) on one address:
+        # STARTTLS on [s2s] listen, or direct TLS on a listen_tls port.
+        a_addr = '127.0.0.2:%d' % pa
+        if a_direct_tls:
+            ptls = free_port_on('127.0.0.2')
+            a_opts = dict(a_opts or {}, listen_tls='127.0.0.2:%d' % ptls)
+            a_addr = '127.0.0.2:%d/tls' % ptls
+        hosts_b = ', '.join('%s=%s' % (d, a_addr) for d in ['a.example'] + list(a_components or {}))
         self.a.start(dict({'hosts': hosts_a}, **(a_opts or {})))
         self.b.start(dict({'hosts': hosts_b}, **(b_opts or {})))
 
@@ -319,3 +327,63 @@ def test_iq_error_from_the_remote_side_and_bounces(federation):
     assert out['c'][1] == 'someone@c.example' and out['c'][4] == 'remote-server-not-found', out
     assert out['invalid'][4] == 'remote-server-not-found', out
     assert out['elapsed'] < 5, out
+
+
+@pytest.mark.timeout(120)
+def test_direct_tls_and_idle_close(federation):
+    """b.example reaches a.example over direct TLS (XEP-0368: a '/tls'
+    entry in [s2s] hosts, [s2s] listen_tls at a.example); streams idle for
+    [s2s] idle_timeout close, and the next stanza opens new ones."""
+    f = federation(a_direct_tls=True, a_opts={'idle_timeout': '2s'},
+                   b_opts={'idle_timeout': '2s'})
+    out = {}
+
+    async def main():
+        j = await login('juliet', f.a)
+        r = await login('romeo', f.b)
+        r.send_message(mto='juliet@a.example', mbody='over direct TLS', mtype='chat')
+        out['first'] = await next_event(j, 'message')
+        await asyncio.sleep(4)
+        out['idle'] = f.a.s2s.log_text().count('closing the idle stream')
+        r.send_message(mto='juliet@a.example', mbody='again', mtype='chat')
+        out['again'] = await next_event(j, 'message')
+        j.send_message(mto='romeo@b.example', mbody='back', mtype='chat')
+        out['back'] = await next_event(r, 'message')
+        j.disconnect()
+        r.disconnect()
+        await asyncio.sleep(0.5)
+    asyncio.run(main())
+    assert out['first'][1:3] == ('romeo@b.example/home', 'over direct TLS'), out
+    assert out['idle'] >= 1, out
+    assert out['again'][1:3] == ('romeo@b.example/home', 'again'), out
+    assert out['back'][1:3] == ('juliet@a.example/home', 'back'), out
+
+
+@pytest.mark.timeout(120)
+def test_component_domain_federates(federation):
+    """A third-party component of a.example (gw.a.example, XEP-0114) talks
+    to a user of b.example: its stanzas go out on a stream authenticated
+    for gw.a.example itself, and the answer comes in to it."""
+    from junction_helpers import connect_component, local, message
+    f = federation(a_components={'gw.a.example': 'gw-secret'})
+    gw = connect_component(f.a.router, 'gw.a.example')
+    out = {}
+    try:
+        async def main():
+            r = await login('romeo', f.b)
+            gw.send(message('romeo@b.example', 'bot@gw.a.example/x', 'g1', 'from the gateway',
+                            type='chat'))
+            out['at_romeo'] = await next_event(r, 'message')
+            r.send_message(mto='bot@gw.a.example/x', mbody='hello gateway', mtype='chat')
+            await asyncio.sleep(0)
+            r.disconnect()
+            await asyncio.sleep(0.5)
+        asyncio.run(main())
+        el = gw.wait_for(lambda e: local(e) == 'message', timeout=20)
+    finally:
+        gw.close()
+    assert out['at_romeo'][1:3] == ('bot@gw.a.example/x', 'from the gateway'), out
+    assert el.get('from') == 'romeo@b.example/home' and el.get('type') == 'chat', el.attrib
+    log = f.b.s2s.log_text()
+    assert 'gw.a.example -> b.example authenticated (dialback)' in log, log
+    assert 'b.example -> gw.a.example authenticated (dialback)' in log, log
