@@ -85,6 +85,8 @@ const struct config_key config_schema[] = {
 	 "static addresses: DOMAIN=HOST:PORT (STARTTLS) or DOMAIN=HOST:PORT/tls (direct TLS)"},
 	{"s2s", "resolver", CONFIG_STRING, "dns", false, "s2s",
 	 "dns (hosts first, then SRV and A/AAAA via c-ares) or static (hosts only)"},
+	{"s2s", "dns_servers", CONFIG_LIST, NULL, false, "s2s",
+	 "DNS servers (IP or IP:PORT) for resolver = dns; default those of /etc/resolv.conf"},
 	{"s2s", "require_tls", CONFIG_BOOL, "yes", false, "s2s",
 	 "refuse server streams, in and out, that are not encrypted"},
 	{"s2s", "require_valid_cert", CONFIG_BOOL, "no", false, "s2s",

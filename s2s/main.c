@@ -126,8 +126,15 @@ static int s2s_start(struct s2s *s2s, char *err, size_t errlen)
 			 config_path(cfg), resolver);
 		return -1;
 	}
-	if (s2s_resolver_new(s2s->loop, strcmp(resolver, "dns") == 0, hosts, n_hosts,
-			     &s2s->resolver, err, errlen) < 0)
+	size_t n_servers;
+	const char *const *servers = config_get_list(cfg, "s2s", "dns_servers", &n_servers);
+	struct buf csv = {0};
+	for (size_t i = 0; i < n_servers; i++)
+		buf_printf(&csv, "%s%s", i ? "," : "", servers[i]);
+	int r = s2s_resolver_new(s2s->loop, strcmp(resolver, "dns") == 0, csv.data, hosts,
+				 n_hosts, &s2s->resolver, err, errlen);
+	buf_free(&csv);
+	if (r < 0)
 		return -1;
 	if (s2s_tls_start(s2s, err, errlen) < 0)
 		return -1;

@@ -102,7 +102,8 @@ static void s2s_cares_timer_free(uv_handle_t *h)
 	free(h);
 }
 
-int s2s_cares_new(uv_loop_t *loop, struct s2s_cares **cares_r, char *err, size_t errlen)
+int s2s_cares_new(uv_loop_t *loop, const char *servers, struct s2s_cares **cares_r, char *err,
+		  size_t errlen)
 {
 	struct s2s_cares *c = xcalloc(1, sizeof(*c));
 	struct ares_options o = {0};
@@ -116,8 +117,18 @@ int s2s_cares_new(uv_loop_t *loop, struct s2s_cares **cares_r, char *err, size_t
 	}
 	o.sock_state_cb = s2s_cares_sock_state;
 	o.sock_state_cb_data = c;
-	if ((r = ares_init_options(&c->channel, &o, ARES_OPT_SOCK_STATE_CB)) != ARES_SUCCESS) {
+	/* Server domains are absolute: never try them under a search domain. */
+	o.flags = ARES_FLAG_NOSEARCH;
+	if ((r = ares_init_options(&c->channel, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_FLAGS)) !=
+	    ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares: %s", ares_strerror(r));
+		ares_library_cleanup();
+		free(c);
+		return -1;
+	}
+	if (servers != NULL && (r = ares_set_servers_ports_csv(c->channel, servers)) != ARES_SUCCESS) {
+		snprintf(err, errlen, "[s2s] dns_servers: %s", ares_strerror(r));
+		ares_destroy(c->channel);
 		ares_library_cleanup();
 		free(c);
 		return -1;

@@ -232,13 +232,16 @@ uint32_t s2s_dns_min_ttl(const unsigned char *abuf, int alen)
 
 /* ---- cache and delivery ---------------------------------------------------------- */
 
-static struct s2s_cache *s2s_cache_find(struct s2s_resolver *r, const char *domain)
+/* With fresh, expired entries are dropped on the way and never returned;
+ * without, an answer that expired already (a TTL of 0) still serves the
+ * requests that were waiting for it. */
+static struct s2s_cache *s2s_cache_find(struct s2s_resolver *r, const char *domain, bool fresh)
 {
 	uint64_t now = uv_now(r->loop);
 
 	for (struct s2s_cache **pp = &r->cache; *pp != NULL;) {
 		struct s2s_cache *c = *pp;
-		if (!c->is_static && c->expires_ms <= now) {
+		if (fresh && !c->is_static && c->expires_ms <= now) {
 			*pp = c->next;
 			free(c->domain);
 			free(c->targets);
@@ -282,7 +285,7 @@ static void s2s_resolver_deliver(uv_timer_t *t)
 
 	for (struct s2s_resolve_req **pp = &r->requests; *pp != NULL;) {
 		struct s2s_resolve_req *q = *pp;
-		struct s2s_cache *c = q->cancelled ? NULL : s2s_cache_find(r, q->domain);
+		struct s2s_cache *c = q->cancelled ? NULL : s2s_cache_find(r, q->domain, false);
 		if (!q->cancelled && c == NULL) {
 			pp = &q->next;
 			continue;
@@ -483,8 +486,9 @@ static void s2s_lookup_start(struct s2s_resolver *r, const char *domain)
 
 /* ---- the API --------------------------------------------------------------------- */
 
-int s2s_resolver_new(uv_loop_t *loop, bool use_dns, const char *const *hosts, size_t n_hosts,
-		     struct s2s_resolver **resolver_r, char *err, size_t errlen)
+int s2s_resolver_new(uv_loop_t *loop, bool use_dns, const char *dns_servers,
+		     const char *const *hosts, size_t n_hosts, struct s2s_resolver **resolver_r,
+		     char *err, size_t errlen)
 {
 	struct s2s_resolver *r = xcalloc(1, sizeof(*r));
 
@@ -512,7 +516,7 @@ int s2s_resolver_new(uv_loop_t *loop, bool use_dns, const char *const *hosts, si
 			c->targets[c->n++] = t;
 		}
 	}
-	if (use_dns && s2s_cares_new(loop, &r->cares, err, errlen) < 0)
+	if (use_dns && s2s_cares_new(loop, dns_servers, &r->cares, err, errlen) < 0)
 		goto fail;
 	r->timer = xcalloc(1, sizeof(*r->timer));
 	uv_timer_init(loop, r->timer);
@@ -569,7 +573,7 @@ struct s2s_resolve_req *s2s_resolve(struct s2s_resolver *r, const char *domain,
 	q->ctx = ctx;
 	q->next = r->requests;
 	r->requests = q;
-	if (s2s_cache_find(r, domain) != NULL) {
+	if (s2s_cache_find(r, domain, true) != NULL) {
 		s2s_resolver_kick(r);
 	} else if (s2s_resolve_special(domain)) {
 		s2s_cache_add(r, domain, NULL, 0, 0, "a special-use domain name (RFC 6761)");

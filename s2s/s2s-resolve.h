@@ -51,8 +51,10 @@ typedef void s2s_resolve_cb(void *ctx, const struct s2s_target *targets, size_t 
 struct s2s_resolver;
 struct s2s_resolve_req;
 
-int s2s_resolver_new(uv_loop_t *loop, bool use_dns, const char *const *hosts, size_t n_hosts,
-		     struct s2s_resolver **resolver_r, char *err, size_t errlen);
+/* dns_servers: "IP[:PORT],..." for c-ares, or NULL for /etc/resolv.conf's. */
+int s2s_resolver_new(uv_loop_t *loop, bool use_dns, const char *dns_servers,
+		     const char *const *hosts, size_t n_hosts, struct s2s_resolver **resolver_r,
+		     char *err, size_t errlen);
 void s2s_resolver_free(struct s2s_resolver **resolver);
 struct s2s_resolve_req *s2s_resolve(struct s2s_resolver *resolver, const char *domain,
 				    s2s_resolve_cb *cb, void *ctx);
@@ -83,7 +85,8 @@ struct s2s_cares;
 typedef void s2s_cares_srv_cb(void *arg, bool ok, struct s2s_srv *v, size_t n, uint32_t ttl);
 typedef void s2s_cares_addr_cb(void *arg, bool ok, const struct sockaddr_storage *addrs, size_t n,
 			       uint32_t ttl);
-int s2s_cares_new(uv_loop_t *loop, struct s2s_cares **cares_r, char *err, size_t errlen);
+int s2s_cares_new(uv_loop_t *loop, const char *servers, struct s2s_cares **cares_r, char *err,
+		  size_t errlen);
 /* Pending queries' callbacks run (ok false) before this returns. */
 void s2s_cares_free(struct s2s_cares **cares);
 /* ok with n == 0: no such records (NXDOMAIN or no data). v is borrowed. */

@@ -100,7 +100,7 @@ static void test_static_resolver(void)
 	uv_loop_t loop;
 
 	uv_loop_init(&loop);
-	CHECK(s2s_resolver_new(&loop, false, hosts, 2, &r, err, sizeof(err)) == 0);
+	CHECK(s2s_resolver_new(&loop, false, NULL, hosts, 2, &r, err, sizeof(err)) == 0);
 	answers = 0;
 	s2s_resolve(r, "b.example", on_resolved, NULL);
 	CHECK(answers == 0); /* never from inside s2s_resolve() */
@@ -118,7 +118,7 @@ static void test_static_resolver(void)
 	CHECK(uv_loop_close(&loop) == 0);
 
 	const char *bad[] = {"b.example=name:5269"};
-	CHECK(s2s_resolver_new(&loop, false, bad, 1, &r, err, sizeof(err)) < 0);
+	CHECK(s2s_resolver_new(&loop, false, NULL, bad, 1, &r, err, sizeof(err)) < 0);
 }
 
 static const struct test tests[] = {
