@@ -77,6 +77,8 @@ const struct config_key config_schema[] = {
 	 "PEM certificate chain s2s presents; default [c2s] tls_cert"},
 	{"s2s", "tls_key", CONFIG_PATH, NULL, false, "s2s",
 	 "PEM private key for tls_cert; default [c2s] tls_key"},
+	{"s2s", "tls_dir", CONFIG_PATH, NULL, false, "s2s",
+	 "directory of per-domain pairs DOMAIN.crt and DOMAIN.key, used instead of tls_cert"},
 	{"s2s", "tls_ca", CONFIG_PATH, NULL, false, "s2s",
 	 "PEM CAs that peers' certificates are checked against; default the system store"},
 	{"s2s", "name", CONFIG_STRING, NULL, false, "s2s",

@@ -3,7 +3,8 @@
  *   junction-s2s -c FILE
  *
  * Reads the deployment's configuration, loads the certificate ([s2s]
- * tls_cert/tls_key, else [c2s]'s; without one no TLS is offered to peers),
+ * tls_cert/tls_key, else [c2s]'s; without one no TLS is offered to peers;
+ * per-domain ones from [s2s] tls_dir are loaded when first needed),
  * starts the resolver (static, or c-ares), listens on [s2s] listen
  * (STARTTLS) and listen_tls (direct TLS, when set), links to the router as
  * the default route and runs the loop until SIGTERM or SIGINT. Then every
@@ -195,6 +196,7 @@ out:
 	uv_loop_close(s2s.loop);
 	tls_ctx_free(&s2s.tls_server);
 	tls_ctx_free(&s2s.tls_client);
+	s2s_certs_free(&s2s);
 	free(s2s.name);
 	process_stop(&s2s.config);
 	return ret;

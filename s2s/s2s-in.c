@@ -78,7 +78,7 @@ static void s2s_in_features(struct s2s_in *in)
 	bool tls_on = in->link.tls != NULL;
 
 	buf_append_str(&b, "<stream:features>");
-	if (!tls_on && s2s->tls_server != NULL)
+	if (!tls_on && s2s_certs_ctx(s2s, in->to, true) != NULL)
 		buf_printf(&b, "<starttls xmlns='%s'>%s</starttls>", S2S_NS_TLS,
 			   s2s->require_tls ? "<required/>" : "");
 	/* XEP-0178: EXTERNAL only when the certificate is good for the
@@ -330,13 +330,13 @@ static int s2s_in_on_element(struct s2s_link *link, struct stanza *st)
 		return 1;
 	}
 	if (strcmp(st->ns, S2S_NS_TLS) == 0 && strcmp(st->name, "starttls") == 0) {
-		if (tls_on || in->s2s->tls_server == NULL) {
+		if (tls_on || s2s_certs_ctx(in->s2s, in->to, true) == NULL) {
 			s2s_link_close(link, "policy-violation", "STARTTLS not offered");
 			return 1;
 		}
 		s2s_link_send(link, "<proceed xmlns='" S2S_NS_TLS "'/>",
 			      strlen("<proceed xmlns='" S2S_NS_TLS "'/>"));
-		if (s2s_link_tls(link, true, NULL) < 0) {
+		if (s2s_link_tls(link, true, in->to, NULL) < 0) {
 			s2s_link_abort(link);
 			return 1;
 		}
@@ -410,7 +410,7 @@ static void s2s_in_start(struct conn *conn, struct s2s *s2s, bool direct_tls)
 	s2s->ins = in;
 	s2s_link_start(&in->link, s2s, conn, &s2s_in_ops, in);
 	JLOG_DEBUG(conn->id, "accepted %s%s", conn->peer, direct_tls ? " (direct TLS)" : "");
-	if (direct_tls && s2s_link_tls(&in->link, true, NULL) < 0)
+	if (direct_tls && s2s_link_tls(&in->link, true, NULL, NULL) < 0)
 		s2s_link_abort(&in->link);
 }
 

@@ -98,9 +98,9 @@ void s2s_link_restart(struct s2s_link *link)
 	link->restart = true;
 }
 
-int s2s_link_tls(struct s2s_link *link, bool server, const char *sni)
+int s2s_link_tls(struct s2s_link *link, bool server, const char *domain, const char *sni)
 {
-	struct tls_ctx *ctx = server ? link->s2s->tls_server : link->s2s->tls_client;
+	struct tls_ctx *ctx = s2s_certs_ctx(link->s2s, domain, server);
 
 	if (ctx == NULL)
 		return -1;

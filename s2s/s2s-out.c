@@ -315,7 +315,7 @@ static int s2s_out_on_element(struct s2s_link *link, struct stanza *st)
 	}
 	if (strcmp(st->ns, S2S_NS_TLS) == 0 && out->state == S2S_OUT_STARTTLS) {
 		if (strcmp(st->name, "proceed") != 0 ||
-		    s2s_link_tls(link, false, out->remote) < 0) {
+		    s2s_link_tls(link, false, out->local, out->remote) < 0) {
 			s2s_out_fail(out, "remote-server-not-found", "STARTTLS failed");
 			s2s_link_abort(link);
 			return 1;
@@ -429,7 +429,7 @@ static void s2s_out_connected(struct conn *conn, int status, void *ctx)
 	JLOG_DEBUG(conn->id, "connected to %s for %s -> %s%s", conn->peer, out->local, out->remote,
 		   out->tls_direct ? " (direct TLS)" : "");
 	out->state = S2S_OUT_OPENING;
-	if (out->tls_direct && s2s_link_tls(&out->link, false, out->remote) < 0) {
+	if (out->tls_direct && s2s_link_tls(&out->link, false, out->local, out->remote) < 0) {
 		s2s_out_fail(out, "remote-server-not-found", "cannot start TLS");
 		s2s_link_abort(&out->link);
 		return;

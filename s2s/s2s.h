@@ -17,6 +17,7 @@
  * Files: main.c (start-up, signals, timer), s2s-router.c (the component
  * link: stanzas to and from the router, bounces, which domains are served),
  * s2s-resolve.c and s2s-cares.c (where a domain's server is),
+ * s2s-certs.c (which certificate for which domain),
  * s2s-dialback.c (XEP-0220/XEP-0185 keys), s2s-link.c (conn + TLS + parser),
  * s2s-out.c (outgoing streams: connect, STARTTLS, dialback, queue, bounce),
  * s2s-in.c (incoming streams: STARTTLS, dialback, stanza checks).
@@ -51,6 +52,7 @@ struct component;
 struct conn;
 struct conn_listener;
 struct s2s_in;
+struct s2s_cert;
 struct s2s_out;
 struct s2s_resolver;
 struct stanza;
@@ -71,6 +73,7 @@ struct s2s {
 	struct s2s_resolver *resolver;
 	struct tls_ctx *tls_server; /* NULL: no certificate, no TLS offered */
 	struct tls_ctx *tls_client;
+	struct s2s_cert *certs; /* per-domain pairs from [s2s] tls_dir (s2s-certs.c) */
 	struct conn_listener *listener, *listener_tls;
 	struct s2s_out *outs;
 	struct s2s_in *ins;
@@ -113,8 +116,9 @@ struct s2s_link {
 
 void s2s_link_start(struct s2s_link *link, struct s2s *s2s, struct conn *conn,
 		    const struct s2s_link_ops *ops, void *owner);
-/* Start TLS on the link (server side, or client side naming sni). */
-int s2s_link_tls(struct s2s_link *link, bool server, const char *sni);
+/* Start TLS on the link: server side, or client side naming sni; with the
+ * certificate of our domain (NULL: the default one). */
+int s2s_link_tls(struct s2s_link *link, bool server, const char *domain, const char *sni);
 void s2s_link_send(struct s2s_link *link, const void *data, size_t len);
 /* Serialize a stanza in jabber:server (renamed from the component
  * namespace) and send it; returns the bytes sent. */
@@ -125,6 +129,13 @@ void s2s_link_close(struct s2s_link *link, const char *condition, const char *te
 void s2s_link_abort(struct s2s_link *link);
 /* Restart the stream after STARTTLS: the parser resets after this feed. */
 void s2s_link_restart(struct s2s_link *link);
+
+/* ---- s2s-certs.c --------------------------------------------------------- */
+
+/* The TLS context to use for our domain (server side, or client side),
+ * NULL when there is no certificate at all. */
+struct tls_ctx *s2s_certs_ctx(struct s2s *s2s, const char *domain, bool server);
+void s2s_certs_free(struct s2s *s2s);
 
 /* ---- s2s-dialback.c ------------------------------------------------------ */
 

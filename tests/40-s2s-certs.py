@@ -120,3 +120,28 @@ def test_require_valid_cert_refuses_dialback(federation, tmp_path):
     log = f.a.s2s.log_text()
     assert 'not-authorized: a valid certificate is required' in log, log
     assert 'b.example -> a.example authenticated' not in log, log
+
+
+@pytest.mark.timeout(120)
+def test_per_domain_certificate_from_tls_dir(federation, tmp_path):
+    """a.example's default certificate is the self-signed c2s one, but
+    [s2s] tls_dir holds a.example.crt/.key from the CA: that pair is what
+    b.example sees, as a server certificate and as a client certificate,
+    and b.example (require_valid_cert = yes) accepts it both ways."""
+    ca, ca_key = make_ca(str(tmp_path))
+    tls_dir = tmp_path / 'tls'
+    tls_dir.mkdir()
+    cert, key = make_leaf(str(tmp_path), ca, ca_key, 'a.example')
+    os.rename(cert, str(tls_dir / 'a.example.crt'))
+    os.rename(key, str(tls_dir / 'a.example.key'))
+    b_cert, b_key = make_leaf(str(tmp_path), ca, ca_key, 'b.example')
+    f = federation(a_opts={'tls_dir': str(tls_dir), 'tls_ca': ca},
+                   b_opts={'tls_cert': b_cert, 'tls_key': b_key, 'tls_ca': ca,
+                           'require_valid_cert': 'yes'})
+    out = chat(f)
+    assert out['at_b'][1:3] == ('juliet@a.example/home', 'to b'), out
+    assert out['at_a'][1:3] == ('romeo@b.example/home', 'to a'), out
+    log = f.b.s2s.log_text()
+    assert 'a.example -> b.example authenticated (SASL EXTERNAL), TLS' in log, log
+    assert 'b.example -> a.example authenticated (SASL EXTERNAL), TLS' in log, log
+    assert 'a.example presents %s/a.example.crt' % tls_dir in f.a.s2s.log_text()
