@@ -190,7 +190,8 @@ static int s2s_in_dialback(struct s2s_in *in, struct stanza *st)
 
 	if (type != NULL) {
 		s2s_link_close(link, "not-authorized", "a dialback answer nobody asked for");
-	} else if (from == NULL) {
+	} else if (from == NULL || s2s_serves(in->s2s, from)) {
+		/* A peer never speaks for one of our own domains. */
 		s2s_link_close(link, "invalid-from", NULL);
 	} else if (to == NULL || !s2s_serves(in->s2s, to)) {
 		s2s_link_close(link, "host-unknown", NULL);

@@ -142,6 +142,12 @@ def test_stanza_addressing_rules(federation):
     assert s.expect_stream_error() == 'improper-addressing'
     s.close(graceful=False)
 
+    # Nobody else may authenticate as one of a.example's own domains.
+    s = tls_peer(f.a)
+    s.send("<db:result from='a.localhost' to='a.example'>%s</db:result>" % ('0' * 64))
+    assert s.expect_stream_error() == 'invalid-from'
+    s.close(graceful=False)
+
     # 'to' may not change when the stream restarts after STARTTLS.
     s = RawServer(f.a)
     s.open_server(to='a.example')
