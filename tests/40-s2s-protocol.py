@@ -285,3 +285,35 @@ def test_silent_peer_bounces_with_timeout(federation):
         assert 1.5 < out['elapsed'] < 10, out
     finally:
         silent.close()
+
+
+@pytest.mark.timeout(120)
+def test_queue_is_bounded(federation):
+    """While a stream is being set up its queue holds at most [s2s]
+    queue_limit bytes: beyond it stanzas bounce at once with
+    resource-constraint (wait); what was queued bounces later with
+    remote-server-timeout."""
+    silent = socket.socket()
+    silent.bind(('127.0.0.3', 0))
+    silent.listen(4)
+    try:
+        f = federation(extra_hosts_a=', d.example=127.0.0.3:%d' % silent.getsockname()[1],
+                       a_opts={'connect_timeout': '3s', 'queue_limit': '2K'})
+        out = {}
+
+        async def main():
+            j = await fed.login('juliet', f.a)
+            for i in range(10):
+                j.send_message(mto='someone@d.example', mbody='m%d-%s' % (i, 'x' * 300),
+                               mtype='chat')
+            out['bounces'] = [await fed.next_event(j, 'message', lambda e: e[3] == 'error')
+                              for _ in range(10)]
+            j.disconnect()
+            await asyncio.sleep(0.5)
+        asyncio.run(main())
+        conds = [b[4] for b in out['bounces']]
+        full = conds.count('resource-constraint')
+        assert 2 <= full <= 8 and conds[:full] == ['resource-constraint'] * full, conds
+        assert conds[full:] == ['remote-server-timeout'] * (10 - full), conds
+    finally:
+        silent.close()
