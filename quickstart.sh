@@ -37,6 +37,7 @@ if [ ! -f "$conf" ]; then
 	    -e "s|^secret = CHANGE-ME.*|secret = $secret|" \
 	    -e "s|^listen = 0.0.0.0:5222|listen = 127.0.0.1:5222|" \
 	    -e "s|^listen_tls = 0.0.0.0:5223|listen_tls = 127.0.0.1:5223|" \
+	    -e "s|^listen = 0.0.0.0:5269|listen = 127.0.0.1:5269|" \
 	    -e "s|^tls_cert = .*|tls_cert = $top/run/tls/cert.pem|" \
 	    -e "s|^tls_key = .*|tls_key = $top/run/tls/key.pem|" \
 	    etc/junction.conf.example >"$conf"

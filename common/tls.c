@@ -232,6 +232,35 @@ void tls_ctx_free(struct tls_ctx **ctx)
 	*ctx = NULL;
 }
 
+/* Verification of a client's certificate that never fails the handshake: the result is read
+ * afterwards. A leaf refused only for its purpose is accepted when it is good for a TLS server,
+ * so a server certificate without the clientAuth usage still authenticates a peer server. */
+static int tls_verify_client_cb(int ok, X509_STORE_CTX *x)
+{
+	if (!ok && X509_STORE_CTX_get_error(x) == X509_V_ERR_INVALID_PURPOSE &&
+	    X509_STORE_CTX_get_error_depth(x) == 0 &&
+	    X509_check_purpose(X509_STORE_CTX_get_current_cert(x), X509_PURPOSE_SSL_SERVER, 0) == 1)
+		X509_STORE_CTX_set_error(x, X509_V_OK);
+	return 1;
+}
+
+int tls_ctx_request_client_cert(struct tls_ctx *ctx, const char *ca_file, char *err,
+				size_t errlen)
+{
+	assert(ctx->is_server);
+	ERR_clear_error();
+	int ok = ca_file != NULL ? SSL_CTX_load_verify_locations(ctx->ssl_ctx, ca_file, NULL)
+				 : SSL_CTX_set_default_verify_paths(ctx->ssl_ctx);
+	if (ok != 1) {
+		tls_collect_errors(err, errlen, ca_file != NULL ? ca_file : "system CA store", NULL);
+		return TLS_ERROR;
+	}
+	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, tls_verify_client_cb);
+	X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(ctx->ssl_ctx),
+					X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return TLS_OK;
+}
+
 /* ---- the BIO ------------------------------------------------------------------------------------ */
 
 /* OpenSSL reads ciphertext: from t->in, or "retry later" when all of it was read. */

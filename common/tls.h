@@ -58,6 +58,13 @@ int tls_ctx_new_client(const char *ca_file, bool verify_peer, struct tls_ctx **c
 int tls_ctx_reload(struct tls_ctx *ctx, const char *cert_path, const char *key_path, char *err,
 		   size_t errlen);
 void tls_ctx_free(struct tls_ctx **ctx);
+/* Make a server context ask clients for a certificate (s2s: SASL EXTERNAL, XEP-0178), checked
+ * against the PEM CAs in ca_file (NULL: the system store) but never required: the handshake goes
+ * on either way, and tls_peer_verified()/tls_peer_check_name() report the result. A certificate
+ * whose extended key usage allows TLS servers but not clients is accepted as a client's (server
+ * certificates without clientAuth). Not kept across tls_ctx_reload(): call it again after one. */
+int tls_ctx_request_client_cert(struct tls_ctx *ctx, const char *ca_file, char *err,
+				size_t errlen);
 
 /* One connection. is_server must match how ctx was made (assert). sni_hostname is NULL for a
  * server; for a client it may be NULL, else it is sent as SNI (unless an IP literal) and is the
@@ -88,7 +95,8 @@ bool tls_handshake_done(const struct tls *t);
 int tls_shutdown(struct tls *t);
 
 /* True when the peer presented a certificate whose chain verified against the trust store. A
- * server context does not ask clients for certificates, so this is false on the server side. */
+ * server context does not ask clients for certificates (unless tls_ctx_request_client_cert()), so
+ * this is false on the server side. */
 bool tls_peer_verified(const struct tls *t);
 /* True when the peer's chain verified and its certificate is valid for name (DNS name via
  * subjectAltName, CN only when there is none, no partial wildcards; or an IP literal). */
