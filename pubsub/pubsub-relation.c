@@ -184,6 +184,7 @@ static void pubsub_relation_on_timer(uv_timer_t *t)
 	struct pubsub *ps = t->data;
 	uint64_t now = uv_now(ps->loop);
 
+	pubsub_relation_expire(ps); /* frees memory of answers nobody asked for again */
 	for (struct pubsub_relation_entry *e = ps->relations; e != NULL; e = e->next) {
 		if (!e->answered && now > e->deadline) {
 			JLOG_WARN(0, "sm did not say how %s relates to %s: taken as none", e->owner,
