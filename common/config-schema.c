@@ -74,6 +74,9 @@ const struct config_key config_schema[] = {
 	{"pubsub", "create_nodes", CONFIG_LIST, "users", false, "pubsub",
 	 "who may create nodes: users (accounts of [junction] domains), anyone, bare JIDs or "
 	 "domains, comma separated"},
+	{"pubsub", "roster_cache", CONFIG_DURATION, "30s", false, "pubsub",
+	 "how long an owner's sm's answer about a contact is kept (presence and roster access "
+	 "models)"},
 	{"pubsub", "log_level", CONFIG_LOGLEVEL, NULL, false, "pubsub",
 	 "overrides [junction] log_level for pubsub"},
 	/* [s2s]: federation (RFC 6120 server-to-server streams), docs/s2s.md. */

@@ -67,6 +67,7 @@ static void pubsub_on_signal(uv_signal_t *sig, int signum)
 
 	JLOG_INFO(0, "shutting down");
 	component_stop(&ps->component);
+	pubsub_relation_stop(ps);
 	uv_close((uv_handle_t *)&ps->sig_term, NULL);
 	uv_close((uv_handle_t *)&ps->sig_int, NULL);
 }
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
 	ps.loop = uv_default_loop();
 	conn_loop_init(ps.loop);
 	component_start(ps.loop, &o, &pubsub_component_callbacks, &ps, &ps.component);
+	pubsub_relation_init(&ps);
 	uv_signal_init(ps.loop, &ps.sig_term);
 	uv_signal_init(ps.loop, &ps.sig_int);
 	ps.sig_term.data = ps.sig_int.data = &ps;
@@ -152,6 +154,8 @@ int main(int argc, char **argv)
 	conn_loop_deinit();
 	uv_run(ps.loop, UV_RUN_DEFAULT);
 	uv_loop_close(ps.loop);
+	pubsub_notify_queue_free(&ps);
+	pubsub_relation_free(&ps);
 	pubsub_store_close(&ps.store);
 	free(ps.domain);
 	process_stop(&ps.config);

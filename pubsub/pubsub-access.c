@@ -5,21 +5,85 @@
  * always retrieve, publish-only may never subscribe or retrieve. Then the
  * access model: open lets anyone in; authorize needs the owner's approval
  * (a pending subscription) and retrieval needs a subscription; whitelist
- * lets in members, publishers and owners only. presence and roster are not
- * offered yet (they need sm's answers, docs/pubsub.md), so no node has them.
+ * lets in members, publishers and owners only; presence lets in whoever
+ * may see the owner's presence (roster subscription from or both) and
+ * roster whoever is in one of the owner's roster groups the node allows:
+ * the owner's sm says (pubsub-relation.c), and a request waiting for its
+ * answer is handled again when the answer comes.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "buf.h"
 #include "jid.h"
+#include "log.h"
 #include "pubsub.h"
 #include "stanza.h"
 
 static bool pubsub_access_whitelisted(enum pubsub_affiliation aff)
 {
 	return aff == PUBSUB_AFF_OWNER || aff == PUBSUB_AFF_PUBLISHER || aff == PUBSUB_AFF_MEMBER;
+}
+
+char *pubsub_access_model_owner(struct pubsub *ps, const struct pubsub_node *node)
+{
+	struct pubsub_affiliation_row *rows;
+	char *owner = NULL;
+	size_t n;
+
+	if (pubsub_store_affiliations(ps->store, node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
+		JLOG_ERROR(0, "owners of %s: %s", node->name, pubsub_store_error(ps->store));
+		return NULL;
+	}
+	for (size_t i = 0; i < n && owner == NULL; i++) {
+		const char *at = strchr(rows[i].jid, '@');
+		if (rows[i].affiliation == PUBSUB_AFF_OWNER && at != NULL &&
+		    config_is_user_domain(ps->config, at + 1, strlen(at + 1)))
+			owner = xstrdup(rows[i].jid);
+	}
+	pubsub_store_affiliations_free(rows, n);
+	return owner;
+}
+
+int pubsub_access_check_config_model(struct pubsub_req *req, const struct pubsub_node_config *c)
+{
+	if ((c->access_model == PUBSUB_ACCESS_PRESENCE || c->access_model == PUBSUB_ACCESS_ROSTER) &&
+	    !req->user) {
+		pubsub_error_text(req, "modify", "not-acceptable", "unsupported-access-model",
+				  "the presence and roster access models need an owner with an "
+				  "account on this server, whose roster can be asked");
+		return -1;
+	}
+	return 0;
+}
+
+/* The presence and roster models: 0 when the requester is let in, -1
+ * after refusing, -2 after parking the request until sm answers. */
+static int pubsub_access_relation(struct pubsub_req *req, const struct pubsub_node *node)
+{
+	bool presence = node->config.access_model == PUBSUB_ACCESS_PRESENCE;
+	const char *app = presence ? "presence-subscription-required" : "not-in-roster-group";
+	char *owner = pubsub_access_model_owner(req->ps, node);
+	const struct pubsub_relation *rel;
+	int r = 0;
+
+	if (owner == NULL) {
+		pubsub_error_text(req, "auth", "not-authorized", app,
+				  "no owner of this node has an account on this server");
+		return -1;
+	}
+	rel = pubsub_relation_get(req->ps, owner, req->bare);
+	if (rel == NULL) {
+		pubsub_relation_park(req->ps, owner, req->bare, req->iq);
+		r = -2;
+	} else if (!pubsub_relation_allows(&node->config, rel)) {
+		pubsub_error(req, "auth", "not-authorized", app, NULL);
+		r = -1;
+	}
+	free(owner);
+	return r;
 }
 
 int pubsub_access_subscribe(struct pubsub_req *req, const struct pubsub_node *node,
@@ -33,6 +97,10 @@ int pubsub_access_subscribe(struct pubsub_req *req, const struct pubsub_node *no
 		pubsub_error(req, "cancel", "not-allowed", "closed-node", NULL);
 		return -1;
 	}
+	if ((node->config.access_model == PUBSUB_ACCESS_PRESENCE ||
+	     node->config.access_model == PUBSUB_ACCESS_ROSTER) &&
+	    !pubsub_access_whitelisted(aff))
+		return pubsub_access_relation(req, node);
 	return 0;
 }
 
@@ -52,6 +120,9 @@ int pubsub_access_retrieve(struct pubsub_req *req, const struct pubsub_node *nod
 		pubsub_error(req, "cancel", "not-allowed", "closed-node", NULL);
 		return -1;
 	}
+	if (node->config.access_model == PUBSUB_ACCESS_PRESENCE ||
+	    node->config.access_model == PUBSUB_ACCESS_ROSTER)
+		return pubsub_access_relation(req, node);
 	/* authorize: an approved subscription of the requester's bare or
 	 * full JID. */
 	if (pubsub_store_subscription_get(req->ps->store, node->id, req->bare, &sub) ==

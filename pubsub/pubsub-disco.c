@@ -18,6 +18,8 @@
 static const char *const pubsub_disco_features[] = {
 	"access-authorize",
 	"access-open",
+	"access-presence",
+	"access-roster",
 	"access-whitelist",
 	"auto-create",
 	"config-node",

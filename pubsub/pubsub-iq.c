@@ -89,6 +89,17 @@ void pubsub_error(struct pubsub_req *req, const char *type, const char *conditio
 	stanza_unref(&r);
 }
 
+void pubsub_error_text(struct pubsub_req *req, const char *type, const char *condition,
+		       const char *app, const char *text)
+{
+	struct stanza *r = stanza_error_reply(req->iq, type, condition, text);
+
+	if (app != NULL)
+		stanza_add_child(stanza_find_child(r, "error", NULL), app, PUBSUB_NS_ERRORS);
+	pubsub_send(req->ps, r);
+	stanza_unref(&r);
+}
+
 void pubsub_store_failed(struct pubsub_req *req, const char *what)
 {
 	JLOG_ERROR(0, "%s: %s", what, pubsub_store_error(req->ps->store));
@@ -197,8 +208,12 @@ void pubsub_iq_handle(struct pubsub *ps, struct stanza *iq)
 	struct jid jid;
 	bool set;
 
-	if (type == NULL || (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
-		return; /* results and errors: we ask nobody anything yet */
+	if (type == NULL || (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)) {
+		/* Results and errors: answers to our roster questions, or
+		 * nothing we asked. */
+		(void)pubsub_relation_answer(ps, iq);
+		return;
+	}
 	set = strcmp(type, "set") == 0;
 	if (req.from == NULL || jid_parse(req.from, -1, &jid) != JID_OK) {
 		/* The router checks 'from'; this is a defect upstream. */

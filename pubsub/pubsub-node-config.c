@@ -20,6 +20,7 @@ enum pubsub_field_kind {
 	PUBSUB_FIELD_TEXT,
 	PUBSUB_FIELD_LIST,
 	PUBSUB_FIELD_MAX_ITEMS,
+	PUBSUB_FIELD_GROUPS, /* list-multi of roster group names */
 };
 
 struct pubsub_field {
@@ -31,8 +32,9 @@ struct pubsub_field {
 
 static const char *const pubsub_access_names[] = {"open", "presence", "roster", "authorize",
 						   "whitelist", NULL};
-/* Offered in forms; presence and roster need sm's answers (docs/pubsub.md). */
-static const char *const pubsub_access_offered[] = {"open", "authorize", "whitelist", NULL};
+/* Offered in forms: every model (presence and roster ask sm, pubsub-relation.c). */
+static const char *const pubsub_access_offered[] = {"open", "presence", "roster", "authorize",
+						     "whitelist", NULL};
 static const char *const pubsub_publish_names[] = {"publishers", "subscribers", "open", NULL};
 static const char *const pubsub_send_last_names[] = {"never", "on_sub", NULL};
 static const char *const pubsub_node_type_names[] = {"leaf", NULL};
@@ -43,6 +45,8 @@ static const struct pubsub_field pubsub_fields[] = {
 	{"pubsub#node_type", PUBSUB_FIELD_LIST, "Node type", pubsub_node_type_names},
 	{"pubsub#access_model", PUBSUB_FIELD_LIST, "Who may subscribe and retrieve items",
 	 pubsub_access_names},
+	{"pubsub#roster_groups_allowed", PUBSUB_FIELD_GROUPS,
+	 "Roster groups allowed to subscribe (roster access model)", NULL},
 	{"pubsub#publish_model", PUBSUB_FIELD_LIST, "Who may publish items", pubsub_publish_names},
 	{"pubsub#max_items", PUBSUB_FIELD_MAX_ITEMS, "Max number of items to persist (or max)", NULL},
 	{"pubsub#persist_items", PUBSUB_FIELD_BOOL, "Persist items to storage", NULL},
@@ -84,6 +88,7 @@ void pubsub_node_config_default(struct pubsub_node_config *c)
 	c->send_last_published_item = PUBSUB_SEND_LAST_NEVER;
 	c->title = xstrdup("");
 	c->type = xstrdup("");
+	c->roster_groups = xstrdup("");
 }
 
 void pubsub_node_config_copy(struct pubsub_node_config *dst, const struct pubsub_node_config *src)
@@ -91,13 +96,51 @@ void pubsub_node_config_copy(struct pubsub_node_config *dst, const struct pubsub
 	*dst = *src;
 	dst->title = xstrdup(src->title);
 	dst->type = xstrdup(src->type);
+	dst->roster_groups = xstrdup(src->roster_groups);
 }
 
 void pubsub_node_config_clear(struct pubsub_node_config *c)
 {
 	free(c->title);
 	free(c->type);
-	c->title = c->type = NULL;
+	free(c->roster_groups);
+	c->title = c->type = c->roster_groups = NULL;
+}
+
+bool pubsub_node_config_group_allowed(const struct pubsub_node_config *c, const char *group)
+{
+	size_t len = strlen(group);
+
+	for (const char *p = c->roster_groups; *p != '\0';) {
+		const char *nl = strchr(p, '\n');
+		if ((size_t)(nl - p) == len && memcmp(p, group, len) == 0)
+			return true;
+		p = nl + 1;
+	}
+	return false;
+}
+
+/* Groups: every value followed by '\n'. One stored value holds them all
+ * already, so it splits again on '\n'; empty names are left out. */
+static int pubsub_set_groups(struct pubsub_node_config *c, const char *const *values,
+			     size_t n_values)
+{
+	struct buf b = {0};
+
+	for (size_t i = 0; i < n_values; i++) {
+		for (const char *p = values[i]; *p != '\0';) {
+			size_t len = strcspn(p, "\n");
+			if (len > 0) {
+				buf_append(&b, p, len);
+				buf_append_char(&b, '\n');
+			}
+			p += len + (p[len] == '\n');
+		}
+	}
+	buf_append_char(&b, '\0');
+	free(c->roster_groups);
+	c->roster_groups = buf_steal(&b);
+	return PUBSUB_NODE_CONFIG_OK;
 }
 
 static const struct pubsub_field *pubsub_field_find(const char *var)
@@ -163,6 +206,8 @@ int pubsub_node_config_set(struct pubsub_node_config *c, const char *var, const 
 
 	if (f == NULL)
 		return PUBSUB_NODE_CONFIG_UNKNOWN;
+	if (f->kind == PUBSUB_FIELD_GROUPS)
+		return pubsub_set_groups(c, values, n_values);
 	if (n_values > 1)
 		return PUBSUB_NODE_CONFIG_BAD_VALUE;
 	switch (f->kind) {
@@ -178,6 +223,8 @@ int pubsub_node_config_set(struct pubsub_node_config *c, const char *var, const 
 	case PUBSUB_FIELD_MAX_ITEMS:
 		return pubsub_parse_max_items(v, &c->max_items) == 0 ? PUBSUB_NODE_CONFIG_OK
 								     : PUBSUB_NODE_CONFIG_BAD_VALUE;
+	case PUBSUB_FIELD_GROUPS:
+		break;
 	case PUBSUB_FIELD_LIST:
 		i = pubsub_list_index(f->options, v);
 		if (i < 0)
@@ -214,6 +261,9 @@ bool pubsub_node_config_get(const struct pubsub_node_config *c, const char *var,
 			buf_append_str(out, "max");
 		else
 			buf_printf(out, "%" PRId64, c->max_items);
+		break;
+	case PUBSUB_FIELD_GROUPS:
+		buf_append_str(out, c->roster_groups);
 		break;
 	case PUBSUB_FIELD_LIST:
 		if (f->options == pubsub_access_names)
@@ -309,14 +359,22 @@ void pubsub_node_config_add_fields(const struct pubsub_node_config *c, struct st
 
 	for (const struct pubsub_field *f = pubsub_fields; f->var != NULL; f++) {
 		static const char *const types[] = {"boolean", "text-single", "list-single",
-						    "text-single"};
+						    "text-single", "list-multi"};
 		struct stanza *field;
 
 		buf_reset(&v);
 		pubsub_node_config_get(c, f->var, &v);
 		buf_append_char(&v, '\0');
 		field = pubsub_form_field(x, f->var, with_options ? types[f->kind] : NULL,
-					  with_options ? f->label : NULL, v.data);
+					  with_options ? f->label : NULL,
+					  f->kind == PUBSUB_FIELD_GROUPS ? NULL : v.data);
+		for (const char *p = c->roster_groups; f->kind == PUBSUB_FIELD_GROUPS && *p != '\0';) {
+			size_t len = strcspn(p, "\n");
+			char *g = xstrndup(p, len);
+			pubsub_form_value(field, g);
+			free(g);
+			p += len + 1;
+		}
 		if (with_options && f->kind == PUBSUB_FIELD_LIST) {
 			const char *const *opts =
 				f->options == pubsub_access_names ? pubsub_access_offered : f->options;

@@ -61,6 +61,9 @@ struct pubsub_node_config {
 	enum pubsub_send_last send_last_published_item;
 	char *title; /* "" when unset, never NULL */
 	char *type;  /* the payload namespace, "" when unset */
+	/* pubsub#roster_groups_allowed: the groups, each followed by '\n'
+	 * ("" for none), never NULL. */
+	char *roster_groups;
 };
 
 /* Result of pubsub_node_config_set(). */
@@ -97,5 +100,7 @@ void pubsub_node_config_add_fields(const struct pubsub_node_config *c, struct st
 				   bool with_options);
 
 const char *pubsub_access_model_name(enum pubsub_access_model m);
+/* Is group one of roster_groups_allowed? */
+bool pubsub_node_config_group_allowed(const struct pubsub_node_config *c, const char *group);
 
 #endif

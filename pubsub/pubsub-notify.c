@@ -4,11 +4,14 @@
  * A notification is a headline message from the service to each
  * subscriber entitled to it when it is sent (pubsub-access.c), in the
  * order of subscription. Because every request is handled to the end
- * before the next, notifications leave in publish order.
+ * before the next, notifications leave in publish order. Nodes with the
+ * presence or roster access model may have to wait for sm's answers:
+ * their notifications go through pubsub-notify-queue.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "log.h"
 #include "pubsub.h"
 #include "stanza.h"
@@ -33,6 +36,7 @@ void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const stru
 {
 	struct pubsub_subscription *subs = NULL;
 	struct pubsub_affiliation_row *affs = NULL;
+	enum pubsub_affiliation *sub_affs;
 	size_t n_subs = 0, n_affs = 0;
 
 	if (pubsub_store_subscriptions(ps->store, node->id, NULL, &subs, &n_subs) != PUBSUB_STORE_OK ||
@@ -41,17 +45,26 @@ void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const stru
 		pubsub_store_subscriptions_free(subs, n_subs);
 		return;
 	}
+	sub_affs = xcalloc(n_subs > 0 ? n_subs : 1, sizeof(*sub_affs));
 	for (size_t i = 0; i < n_subs; i++) {
-		enum pubsub_affiliation aff = PUBSUB_AFF_NONE;
 		char *bare = pubsub_bare_jid(subs[i].jid);
+		sub_affs[i] = PUBSUB_AFF_NONE;
 		for (size_t j = 0; bare != NULL && j < n_affs; j++) {
 			if (strcmp(affs[j].jid, bare) == 0)
-				aff = affs[j].affiliation;
+				sub_affs[i] = affs[j].affiliation;
 		}
-		if (bare != NULL && pubsub_access_entitled(node, aff, &subs[i]))
-			pubsub_notify_one(ps, subs[i].jid, event);
 		free(bare);
 	}
+	if (node->config.access_model == PUBSUB_ACCESS_PRESENCE ||
+	    node->config.access_model == PUBSUB_ACCESS_ROSTER) {
+		pubsub_notify_queue_add(ps, node, event, subs, sub_affs, n_subs);
+	} else {
+		for (size_t i = 0; i < n_subs; i++) {
+			if (pubsub_access_entitled(node, sub_affs[i], &subs[i]))
+				pubsub_notify_one(ps, subs[i].jid, event);
+		}
+	}
+	free(sub_affs);
 	pubsub_store_subscriptions_free(subs, n_subs);
 	pubsub_store_affiliations_free(affs, n_affs);
 }

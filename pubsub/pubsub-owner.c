@@ -28,6 +28,8 @@ int pubsub_owner_create_node(struct pubsub_req *req, const char *name,
 		pubsub_error(req, "auth", "forbidden", NULL, NULL);
 		return -1;
 	}
+	if (pubsub_access_check_config_model(req, config) < 0)
+		return -1;
 	r = pubsub_store_node_create(req->ps->store, name, req->bare, config);
 	if (r == PUBSUB_STORE_CONFLICT) {
 		pubsub_error(req, "cancel", "conflict", NULL, NULL);
@@ -140,6 +142,8 @@ void pubsub_owner_configure(struct pubsub_req *req, const struct stanza *configu
 	r = pubsub_node_config_apply_form(&config, x);
 	if (r != 0) {
 		pubsub_owner_form_error(req, r);
+	} else if (pubsub_access_check_config_model(req, &config) < 0) {
+		/* answered */
 	} else if (pubsub_store_node_configure(req->ps->store, node.id, &config) != PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "configuring a node");
 	} else {

@@ -17,7 +17,11 @@
  * affiliations: the entity's own, and an owner's management of them),
  * pubsub-subscribe.c (subscribe, unsubscribe, options, authorization),
  * pubsub-publish.c (publish, retract), pubsub-items.c (item retrieval,
- * XEP-0059 paging), pubsub-node-config.c and pubsub-form.c (forms).
+ * XEP-0059 paging), pubsub-node-config.c and pubsub-form.c (forms),
+ * pubsub-relation.c (asking the owner's sm about a JID, for the presence
+ * and roster access models; a request needing an answer is parked and
+ * handled again once it comes), pubsub-notify-queue.c (those nodes'
+ * notifications, in one FIFO per node while answers are outstanding).
  */
 #ifndef JUNCTION_PUBSUB_H
 #define JUNCTION_PUBSUB_H
@@ -57,6 +61,19 @@ struct pubsub {
 	const char *const *create_nodes; /* [pubsub] create_nodes */
 	size_t n_create_nodes;
 	uv_signal_t sig_term, sig_int;
+	/* pubsub-relation.c */
+	struct pubsub_relation_entry *relations;
+	uint64_t relation_cache_ms; /* [pubsub] roster_cache */
+	uv_timer_t relation_timer;
+	/* pubsub-notify-queue.c */
+	struct pubsub_notice *notices;
+};
+
+/* The owner's roster item for a JID, as sm told it. */
+struct pubsub_relation {
+	bool presence; /* subscription from or both: may see the owner's presence */
+	char **groups;
+	size_t n_groups;
 };
 
 /* One iq request being answered. */
@@ -81,6 +98,9 @@ void pubsub_reply_empty(struct pubsub_req *req);
  * NULL. */
 void pubsub_error(struct pubsub_req *req, const char *type, const char *condition,
 		  const char *app, const char *feature);
+/* The same with a human-readable <text/>. */
+void pubsub_error_text(struct pubsub_req *req, const char *type, const char *condition,
+		       const char *app, const char *text);
 /* Load the node named by el's 'node' attribute. Returns 0, or -1 after
  * answering nodeid-required (bad-request) or item-not-found. */
 int pubsub_req_node(struct pubsub_req *req, const struct stanza *el, struct pubsub_node *node_r);
@@ -97,8 +117,10 @@ char *pubsub_full_jid(const char *jid);
 
 /* pubsub-access.c */
 /* May the requester subscribe to node / retrieve its items? Returns 0, or
- * -1 after answering with XEP-0060's error. A pending subscription for
- * the authorize model is the subscriber's business, not an error here. */
+ * -1 after answering with XEP-0060's error, or -2 when the request waits
+ * for sm's answer (it will be handled again: do nothing more). A pending
+ * subscription for the authorize model is the subscriber's business, not
+ * an error here. */
 int pubsub_access_subscribe(struct pubsub_req *req, const struct pubsub_node *node,
 			    enum pubsub_affiliation aff);
 int pubsub_access_retrieve(struct pubsub_req *req, const struct pubsub_node *node,
@@ -109,6 +131,13 @@ bool pubsub_access_may_publish(struct pubsub_req *req, const struct pubsub_node 
 bool pubsub_access_entitled(const struct pubsub_node *node, enum pubsub_affiliation aff,
 			    const struct pubsub_subscription *sub);
 bool pubsub_access_may_create(struct pubsub_req *req);
+/* Whose roster decides for the presence and roster models: the first
+ * owner with an account here (caller frees), NULL when there is none. */
+char *pubsub_access_model_owner(struct pubsub *ps, const struct pubsub_node *node);
+/* May the requester give a node configuration c? The presence and roster
+ * models need the requester to have an account here (sm cannot be asked
+ * about a remote owner's roster). 0, or -1 after answering. */
+int pubsub_access_check_config_model(struct pubsub_req *req, const struct pubsub_node_config *c);
 /* Check [pubsub] create_nodes at start-up; -1 with a message in err. */
 int pubsub_access_check_config(struct pubsub *ps, char *err, size_t errlen);
 
@@ -126,6 +155,34 @@ void pubsub_notify_subscription(struct pubsub *ps, const char *node, const char 
 /* Append <item id=...>payload</item> to parent (payload per config). */
 void pubsub_notify_add_item(struct stanza *parent, const struct pubsub_item *item,
 			    bool with_payload);
+
+/* pubsub-notify-queue.c */
+/* Queue event for the n subscriptions subs (affiliations affs) of a
+ * presence or roster node, and send what can be sent. */
+void pubsub_notify_queue_add(struct pubsub *ps, const struct pubsub_node *node,
+			     const struct stanza *event, const struct pubsub_subscription *subs,
+			     const enum pubsub_affiliation *affs, size_t n);
+/* Send every notice whose verdicts are known, per node in order. */
+void pubsub_notify_queue_pump(struct pubsub *ps);
+void pubsub_notify_queue_free(struct pubsub *ps);
+
+/* pubsub-relation.c */
+void pubsub_relation_init(struct pubsub *ps);
+void pubsub_relation_stop(struct pubsub *ps);
+void pubsub_relation_free(struct pubsub *ps);
+/* owner's relation to jid (bare JIDs) from the cache, or NULL after asking
+ * owner's sm (once per pair while the question is out). */
+const struct pubsub_relation *pubsub_relation_get(struct pubsub *ps, const char *owner,
+						  const char *jid);
+/* Keep a copy of iq, to be handled again when owner's answer about jid
+ * comes (right after pubsub_relation_get() returned NULL). */
+void pubsub_relation_park(struct pubsub *ps, const char *owner, const char *jid,
+			  const struct stanza *iq);
+/* An iq result or error to the service: true when it answered one of our
+ * questions (then taken care of). */
+bool pubsub_relation_answer(struct pubsub *ps, const struct stanza *iq);
+/* Does rel let its JID in under c's access model (presence or roster)? */
+bool pubsub_relation_allows(const struct pubsub_node_config *c, const struct pubsub_relation *rel);
 
 /* pubsub-disco.c */
 void pubsub_disco_info(struct pubsub_req *req, const struct stanza *query);

@@ -26,7 +26,10 @@ static const struct set_case set_cases[] = {
 	{"pubsub#persist_items", "1", PUBSUB_NODE_CONFIG_OK, "1"},
 	{"pubsub#persist_items", "yes", PUBSUB_NODE_CONFIG_BAD_VALUE, NULL},
 	{"pubsub#access_model", "whitelist", PUBSUB_NODE_CONFIG_OK, "whitelist"},
-	{"pubsub#access_model", "presence", PUBSUB_NODE_CONFIG_UNSUPPORTED_ACCESS, NULL},
+	{"pubsub#access_model", "presence", PUBSUB_NODE_CONFIG_OK, "presence"},
+	{"pubsub#access_model", "roster", PUBSUB_NODE_CONFIG_OK, "roster"},
+	{"pubsub#roster_groups_allowed", "Friends", PUBSUB_NODE_CONFIG_OK, "Friends\n"},
+	{"pubsub#roster_groups_allowed", "", PUBSUB_NODE_CONFIG_OK, ""},
 	{"pubsub#access_model", "everyone", PUBSUB_NODE_CONFIG_BAD_VALUE, NULL},
 	{"pubsub#publish_model", "open", PUBSUB_NODE_CONFIG_OK, "open"},
 	{"pubsub#send_last_published_item", "on_sub", PUBSUB_NODE_CONFIG_OK, "on_sub"},
@@ -63,8 +66,15 @@ static void test_round_trip(void)
 	struct buf va = {0}, vb = {0};
 	const char *var;
 	const char *max = "max", *title = "T";
+	const char *groups[] = {"Friends", "", "Close family"};
 
 	pubsub_node_config_default(&a);
+	CHECK(pubsub_node_config_set(&a, "pubsub#roster_groups_allowed", groups, 3) ==
+	      PUBSUB_NODE_CONFIG_OK);
+	CHECK_STR(a.roster_groups, "Friends\nClose family\n");
+	CHECK(pubsub_node_config_group_allowed(&a, "Close family"));
+	CHECK(!pubsub_node_config_group_allowed(&a, "Close"));
+	CHECK(!pubsub_node_config_group_allowed(&a, ""));
 	pubsub_node_config_set(&a, "pubsub#max_items", &max, 1);
 	pubsub_node_config_set(&a, "pubsub#title", &title, 1);
 	pubsub_node_config_default(&b);

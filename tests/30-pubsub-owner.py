@@ -41,10 +41,9 @@ def test_disco_create_and_metadata(router):
             feats = {f.get('var') for f in q.findall('{%s}feature' % INFO)}
             for f in ('create-nodes', 'instant-nodes', 'publish', 'subscribe', 'config-node',
                       'retrieve-items', 'access-authorize', 'access-whitelist', 'outcast-affiliation',
-                      'publish-options', 'rsm', 'delete-nodes', 'purge-nodes'):
+                      'publish-options', 'rsm', 'delete-nodes', 'purge-nodes', 'access-presence',
+                      'access-roster'):
                 assert NS + '#' + f in feats, f
-            # Not offered (they need sm's answers): not advertised.
-            assert NS + '#access-presence' not in feats and NS + '#access-roster' not in feats
 
             # Named node with a configuration form; instant node.
             el = await P.expect(await P.call(ps.create_node(SERVICE, 'musings', config=P.config_form(
@@ -56,11 +55,11 @@ def test_disco_create_and_metadata(router):
             # Conflict; not allowed to create (romeo is not in create_nodes).
             await P.expect(await P.call(ps.create_node(SERVICE, 'musings')), 'cancel', 'conflict')
             await P.expect(await P.call(rm['xep_0060'].create_node(SERVICE, 'romeos')), 'auth', 'forbidden')
-            # A form value we do not take; an access model we do not offer.
+            # Form values we do not take.
             await P.expect(await P.call(ps.create_node(SERVICE, 'bad', config=P.config_form(
                 j, max_items='lots'))), 'modify', 'not-acceptable')
             await P.expect(await P.call(ps.create_node(SERVICE, 'bad', config=P.config_form(
-                j, access_model='roster'))), 'modify', 'not-acceptable', 'unsupported-access-model')
+                j, access_model='everyone'))), 'modify', 'not-acceptable')
 
             # disco#items: both nodes, the title as name.
             items = await P.expect(await P.ask(rm, 'get', "<query xmlns='%s'/>" % ITEMS))
@@ -108,7 +107,7 @@ def test_configure_default_delete_purge(router):
             assert x.get('type') == 'form'
             opts = [o.find('{%s}value' % P.NS_DATA).text for f in x if f.get('var') == 'pubsub#access_model'
                     for o in f.findall('{%s}option' % P.NS_DATA)]
-            assert opts == ['open', 'authorize', 'whitelist'], opts
+            assert opts == ['open', 'presence', 'roster', 'authorize', 'whitelist'], opts
             await P.expect(await P.call(rps.subscribe(SERVICE, 'n1')))
             await P.expect(await P.call(ps.set_node_config(SERVICE, 'n1', P.config_form(
                 j, notify_config='1', title='Renamed'))))
