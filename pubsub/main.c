@@ -63,13 +63,18 @@ static const struct component_callbacks pubsub_component_callbacks = {
 static void pubsub_on_signal(uv_signal_t *sig, int signum)
 {
 	struct pubsub *ps = sig->data;
-	(void)signum;
+
+	if (signum == SIGHUP) {
+		process_reload_log_level(ps->config, "pubsub");
+		return;
+	}
 
 	JLOG_INFO(0, "shutting down");
 	component_stop(&ps->component);
 	pubsub_relation_stop(ps);
 	uv_close((uv_handle_t *)&ps->sig_term, NULL);
 	uv_close((uv_handle_t *)&ps->sig_int, NULL);
+	uv_close((uv_handle_t *)&ps->sig_hup, NULL);
 }
 
 /* DATA_DIR/pubsub.db, creating DATA_DIR (only its last component) 0700. */
@@ -145,9 +150,11 @@ int main(int argc, char **argv)
 	pubsub_relation_init(&ps);
 	uv_signal_init(ps.loop, &ps.sig_term);
 	uv_signal_init(ps.loop, &ps.sig_int);
-	ps.sig_term.data = ps.sig_int.data = &ps;
+	uv_signal_init(ps.loop, &ps.sig_hup);
+	ps.sig_term.data = ps.sig_int.data = ps.sig_hup.data = &ps;
 	uv_signal_start(&ps.sig_term, pubsub_on_signal, SIGTERM);
 	uv_signal_start(&ps.sig_int, pubsub_on_signal, SIGINT);
+	uv_signal_start(&ps.sig_hup, pubsub_on_signal, SIGHUP);
 	JLOG_INFO(0, "serving publish-subscribe as %s", ps.domain);
 
 	uv_run(ps.loop, UV_RUN_DEFAULT);

@@ -60,7 +60,7 @@ struct pubsub {
 	char *domain; /* the service's JID */
 	const char *const *create_nodes; /* [pubsub] create_nodes */
 	size_t n_create_nodes;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 	/* pubsub-relation.c */
 	struct pubsub_relation_entry *relations;
 	uint64_t relation_cache_ms; /* [pubsub] roster_cache */

@@ -57,10 +57,15 @@ static void s2s_stop(struct s2s *s2s)
 static void s2s_on_signal(uv_signal_t *sig, int signum)
 {
 	struct s2s *s2s = sig->data;
-	(void)signum;
+
+	if (signum == SIGHUP) {
+		process_reload_log_level(s2s->config, "s2s");
+		return;
+	}
 
 	uv_close((uv_handle_t *)&s2s->sig_term, NULL);
 	uv_close((uv_handle_t *)&s2s->sig_int, NULL);
+	uv_close((uv_handle_t *)&s2s->sig_hup, NULL);
 	JLOG_INFO(0, "shutting down");
 	s2s_stop(s2s);
 }
@@ -179,9 +184,11 @@ int main(int argc, char **argv)
 	}
 	uv_signal_init(s2s.loop, &s2s.sig_term);
 	uv_signal_init(s2s.loop, &s2s.sig_int);
-	s2s.sig_term.data = s2s.sig_int.data = &s2s;
+	uv_signal_init(s2s.loop, &s2s.sig_hup);
+	s2s.sig_term.data = s2s.sig_int.data = s2s.sig_hup.data = &s2s;
 	uv_signal_start(&s2s.sig_term, s2s_on_signal, SIGTERM);
 	uv_signal_start(&s2s.sig_int, s2s_on_signal, SIGINT);
+	uv_signal_start(&s2s.sig_hup, s2s_on_signal, SIGHUP);
 	JLOG_INFO(0, "%s listening on %s%s%s (%s resolver)", s2s.name,
 		  config_get(s2s.config, "s2s", "listen"),
 		  config_get(s2s.config, "s2s", "listen_tls") ? " and TLS on " : "",

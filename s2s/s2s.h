@@ -85,7 +85,7 @@ struct s2s {
 	size_t queue_limit;
 	struct xml_parser_limits limits;
 	uv_timer_t timer;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 	bool stopping;
 };
 
