@@ -49,6 +49,19 @@ def make_leaf(d, ca, ca_key, domain):
     return cert, key
 
 
+def a_tls_dir_and_b_leaf(tmp_path):
+    """A test CA, a tls_dir holding a.example's own pair from it, and a
+    leaf for b.example."""
+    ca, ca_key = make_ca(str(tmp_path))
+    tls_dir = tmp_path / 'tls'
+    tls_dir.mkdir()
+    cert, key = make_leaf(str(tmp_path), ca, ca_key, 'a.example')
+    os.rename(cert, str(tls_dir / 'a.example.crt'))
+    os.rename(key, str(tls_dir / 'a.example.key'))
+    b_cert, b_key = make_leaf(str(tmp_path), ca, ca_key, 'b.example')
+    return ca, tls_dir, b_cert, b_key
+
+
 def chat(f):
     out = {}
 
@@ -130,13 +143,7 @@ def test_per_domain_certificate_from_tls_dir(federation, tmp_path):
     [s2s] tls_dir holds a.example.crt/.key from the CA: that pair is what
     b.example sees, as a server certificate and as a client certificate,
     and b.example (require_valid_cert = yes) accepts it both ways."""
-    ca, ca_key = make_ca(str(tmp_path))
-    tls_dir = tmp_path / 'tls'
-    tls_dir.mkdir()
-    cert, key = make_leaf(str(tmp_path), ca, ca_key, 'a.example')
-    os.rename(cert, str(tls_dir / 'a.example.crt'))
-    os.rename(key, str(tls_dir / 'a.example.key'))
-    b_cert, b_key = make_leaf(str(tmp_path), ca, ca_key, 'b.example')
+    ca, tls_dir, b_cert, b_key = a_tls_dir_and_b_leaf(tmp_path)
     f = federation(a_opts={'tls_dir': str(tls_dir), 'tls_ca': ca},
                    b_opts={'tls_cert': b_cert, 'tls_key': b_key, 'tls_ca': ca,
                            'require_valid_cert': 'yes'})
@@ -170,13 +177,7 @@ def test_direct_tls_picks_the_certificate_by_sni(federation, tmp_path):
     client's SNI picks a.example's own pair from tls_dir. b.example reaches
     a.example over direct TLS, requires a valid certificate and gets one;
     a client naming a domain a.example does not serve gets the default."""
-    ca, ca_key = make_ca(str(tmp_path))
-    tls_dir = tmp_path / 'tls'
-    tls_dir.mkdir()
-    cert, key = make_leaf(str(tmp_path), ca, ca_key, 'a.example')
-    os.rename(cert, str(tls_dir / 'a.example.crt'))
-    os.rename(key, str(tls_dir / 'a.example.key'))
-    b_cert, b_key = make_leaf(str(tmp_path), ca, ca_key, 'b.example')
+    ca, tls_dir, b_cert, b_key = a_tls_dir_and_b_leaf(tmp_path)
     f = federation(a_opts={'tls_dir': str(tls_dir), 'tls_ca': ca},
                    b_opts={'tls_cert': b_cert, 'tls_key': b_key, 'tls_ca': ca,
                            'require_valid_cert': 'yes'},
