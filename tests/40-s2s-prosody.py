@@ -224,6 +224,21 @@ def _dump(a, p):
     return '--- s2s ---\n%s\n--- prosody ---\n%s' % (a.s2s.log_text()[-6000:], p.log_tail(150))
 
 
+async def hang_up(*clients):
+    for c in clients:
+        c.disconnect()
+    await asyncio.sleep(0.5)
+
+
+def run(a, p, main):
+    """Run the test's coroutine; on failure print both servers' logs."""
+    try:
+        asyncio.run(main())
+    except Exception:
+        print(_dump(a, p))
+        raise
+
+
 @pytest.mark.timeout(180)
 def test_messages_and_presence_with_prosody(interop):
     a, p = interop
@@ -254,14 +269,8 @@ def test_messages_and_presence_with_prosody(interop):
         await asyncio.sleep(0.5)
         out['roster_j'] = await fed.roster_of(j)
         out['roster_al'] = await fed.roster_of(al)
-        j.disconnect()
-        al.disconnect()
-        await asyncio.sleep(0.5)
-    try:
-        asyncio.run(main())
-    except Exception:
-        print(_dump(a, p))
-        raise
+        await hang_up(j, al)
+    run(a, p, main)
     assert out['first'][1:3] == ('juliet@a.example/home', 'hello prosody'), out
     assert out['reply'][1:3] == ('alice@p.example/home', 'hello junction'), out
     assert out['at_alice'] == ['j-%d' % i for i in range(n)]
@@ -315,14 +324,8 @@ def test_iq_error_and_pubsub_with_prosody(interop):
         msg = await asyncio.wait_for(got, 30)
         out['event_from'] = msg['from'].full
         out['event'] = ET.tostring(msg.xml).decode()
-        j.disconnect()
-        al.disconnect()
-        await asyncio.sleep(0.5)
-    try:
-        asyncio.run(main())
-    except Exception:
-        print(_dump(a, p))
-        raise
+        await hang_up(j, al)
+    run(a, p, main)
     assert out['iq'][0] == 'nobody@p.example/x', out
     assert out['iq'][1] in ('service-unavailable', 'item-not-found'), out
     assert out['sub'] is not None and out['sub'].get('subscription') == 'subscribed', out
@@ -346,14 +349,8 @@ def test_sasl_external_with_prosody(interop_with):
         out['at_alice'] = await fed.next_event(al, 'message', timeout=30)
         al.send_message(mto='juliet@a.example', mbody='external in', mtype='chat')
         out['at_juliet'] = await fed.next_event(j, 'message', timeout=30)
-        j.disconnect()
-        al.disconnect()
-        await asyncio.sleep(0.5)
-    try:
-        asyncio.run(main())
-    except Exception:
-        print(_dump(a, p))
-        raise
+        await hang_up(j, al)
+    run(a, p, main)
     assert out['at_alice'][1:3] == ('juliet@a.example/home', 'external out'), out
     assert out['at_juliet'][1:3] == ('alice@p.example/home', 'external in'), out
     log = a.s2s.log_text()
