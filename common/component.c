@@ -422,11 +422,20 @@ int component_start(uv_loop_t *loop, const struct component_options *options,
 int component_send(struct component *c, const struct stanza *st)
 {
 	struct buf b = {0};
+	int r;
 
+	if (c->state != COMPONENT_READY && c->pending.len > c->opt.queue_limit)
+		return -1;
+	stanza_serialize(st, STREAM_NS_COMPONENT, &b);
+	r = component_send_raw(c, b.data, b.len);
+	buf_free(&b);
+	return r;
+}
+
+int component_send_raw(struct component *c, const char *data, size_t len)
+{
 	if (c->state == COMPONENT_READY) {
-		stanza_serialize(st, STREAM_NS_COMPONENT, &b);
-		conn_send(c->conn, b.data, b.len);
-		buf_free(&b);
+		conn_send(c->conn, data, len);
 		/* Backpressure, never loss: while the router is slow to take what
 		 * we send, stop reading the stanzas that make us send. The router
 		 * then sees a slow consumer and answers its senders with errors;
@@ -438,7 +447,7 @@ int component_send(struct component *c, const struct stanza *st)
 	}
 	if (c->pending.len > c->opt.queue_limit)
 		return -1;
-	stanza_serialize(st, STREAM_NS_COMPONENT, &c->pending);
+	buf_append(&c->pending, data, len);
 	return 0;
 }
 

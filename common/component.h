@@ -73,6 +73,10 @@ int component_start(uv_loop_t *loop, const struct component_options *options,
 /* Queue a stanza for the router (serialized now). Returns 0, or -1 when the
  * router is unreachable and the queue is over queue_limit. */
 int component_send(struct component *component, const struct stanza *stanza);
+/* The same for bytes already serialized: one or more complete stanzas in the
+ * stream's default namespace (jabber:component:accept). For a sender that
+ * builds many similar stanzas as text, e.g. pubsub's notifications. */
+int component_send_raw(struct component *component, const char *data, size_t len);
 bool component_is_ready(const struct component *component);
 /* Bytes waiting to reach the router: queued while disconnected, plus the
  * connection's output queue. For the owner's backpressure. */

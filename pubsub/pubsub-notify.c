@@ -19,17 +19,11 @@
 
 void pubsub_notify_one(struct pubsub *ps, const char *to, const struct stanza *event)
 {
-	struct stanza *m = stanza_new("message", STREAM_NS_COMPONENT);
-	char id[2 * PUBSUB_ID_BYTES + 1];
+	struct pubsub_wire w;
 
-	pubsub_new_id(id);
-	stanza_set_attr(m, "from", ps->domain);
-	stanza_set_attr(m, "to", to);
-	stanza_set_attr(m, "type", "headline");
-	stanza_set_attr(m, "id", id);
-	stanza_append_copy(m, event);
-	pubsub_send(ps, m);
-	stanza_unref(&m);
+	pubsub_wire_init(&w, event);
+	pubsub_wire_send(ps, &w, to);
+	pubsub_wire_free(&w);
 }
 
 void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const struct stanza *event)
@@ -59,10 +53,13 @@ void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const stru
 	    node->config.access_model == PUBSUB_ACCESS_ROSTER) {
 		pubsub_notify_queue_add(ps, node, event, subs, sub_affs, n_subs);
 	} else {
+		struct pubsub_wire w;
+		pubsub_wire_init(&w, event);
 		for (size_t i = 0; i < n_subs; i++) {
 			if (pubsub_access_entitled(node, sub_affs[i], &subs[i]))
-				pubsub_notify_one(ps, subs[i].jid, event);
+				pubsub_wire_send(ps, &w, subs[i].jid);
 		}
+		pubsub_wire_free(&w);
 	}
 	free(sub_affs);
 	pubsub_store_subscriptions_free(subs, n_subs);

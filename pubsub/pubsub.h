@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "buf.h"
 #include "pubsub-store.h"
 
 #define PUBSUB_NS "http://jabber.org/protocol/pubsub"
@@ -147,6 +148,17 @@ int pubsub_access_check_config(struct pubsub *ps, char *err, size_t errlen);
 void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const struct stanza *event);
 /* Send <event/> to one JID. */
 void pubsub_notify_one(struct pubsub *ps, const char *to, const struct stanza *event);
+
+/* pubsub-wire.c: one event serialised once, sent to many (pubsub_notify). */
+struct pubsub_wire {
+	struct buf tail; /* the serialised <event/> and </message> */
+	struct buf out;  /* one message being built */
+	char id[2 * PUBSUB_ID_BYTES + 1];
+	unsigned long n; /* recipients so far; the N-th gets id "ID-N" */
+};
+void pubsub_wire_init(struct pubsub_wire *w, const struct stanza *event);
+void pubsub_wire_send(struct pubsub *ps, struct pubsub_wire *w, const char *to);
+void pubsub_wire_free(struct pubsub_wire *w);
 /* An <event/> root with <items node=NAME/>; returns it, *items_r the child. */
 struct stanza *pubsub_notify_items_event(const char *node, struct stanza **items_r);
 /* Tell jid its subscription to node changed (subscribed, pending, none). */

@@ -6,6 +6,7 @@
  * is told to close that client with a conflict stream error). Stanzas for a
  * session go to its c2s wrapped in <deliver/>.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +19,46 @@
 #include "stanza.h"
 #include "stream.h"
 
+/* FNV-1a of the full JID: its bucket in sm->by_full. Every stanza to a full JID looks its
+ * session up, so with thousands of sessions a list walk would cost more than the delivery. */
+static struct sm_session **sm_session_bucket(struct sm *sm, const char *full)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)full; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return &sm->by_full[h % SM_SESSION_BUCKETS];
+}
+
 struct sm_session *sm_session_find(struct sm *sm, const char *full)
 {
-	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+	for (struct sm_session *s = *sm_session_bucket(sm, full); s != NULL; s = s->hash_next) {
 		if (strcmp(s->full, full) == 0)
 			return s;
 	}
 	return NULL;
+}
+
+static void sm_session_link(struct sm *sm, struct sm_session *s)
+{
+	struct sm_session **b = sm_session_bucket(sm, s->full);
+
+	s->next = sm->sessions;
+	sm->sessions = s;
+	s->hash_next = *b;
+	*b = s;
+}
+
+/* Takes s out of the index only; the caller takes it out of sm->sessions. */
+static void sm_session_unhash(struct sm *sm, struct sm_session *s)
+{
+	for (struct sm_session **p = sm_session_bucket(sm, s->full); *p != NULL;
+	     p = &(*p)->hash_next) {
+		if (*p == s) {
+			*p = s->hash_next;
+			break;
+		}
+	}
 }
 
 struct sm_session *sm_session_find_sid(struct sm *sm, const char *c2s, const char *sid)
@@ -38,6 +72,7 @@ struct sm_session *sm_session_find_sid(struct sm *sm, const char *c2s, const cha
 
 static void sm_session_unlink(struct sm *sm, struct sm_session *session)
 {
+	sm_session_unhash(sm, session);
 	for (struct sm_session **p = &sm->sessions; *p != NULL; p = &(*p)->next) {
 		if (*p == session) {
 			*p = session->next;
@@ -153,8 +188,7 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 		s->bare = bare;
 		s->c2s = xstrdup(from);
 		s->sid = xstrdup(sid);
-		s->next = sm->sessions;
-		sm->sessions = s;
+		sm_session_link(sm, s);
 		full = bare = NULL;
 		JLOG_INFO(0, "session %s (%s on %s) started", s->full, s->sid, s->c2s);
 		sm_session_result(sm, iq);
@@ -180,6 +214,7 @@ void sm_session_end_host(struct sm *sm, const char *c2s)
 		if (strcmp(s->c2s, c2s) == 0) {
 			JLOG_INFO(0, "session %s ended: %s went away", s->full, c2s);
 			sm_presence_session_gone(sm, s);
+			sm_session_unhash(sm, s);
 			*p = s->next;
 			sm_session_free(s);
 		} else {
@@ -193,6 +228,7 @@ void sm_session_free_all(struct sm *sm)
 	while (sm->sessions != NULL) {
 		struct sm_session *s = sm->sessions;
 		sm->sessions = s->next;
+		sm_session_unhash(sm, s);
 		sm_session_free(s);
 	}
 }

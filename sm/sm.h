@@ -60,7 +60,11 @@ struct sm_session {
 	struct sm_directed *directed;
 	size_t n_directed;
 	struct sm_session *next;
+	struct sm_session *hash_next; /* in sm->by_full */
 };
+
+/* Buckets of the session index by full JID (sm-session.c). */
+#define SM_SESSION_BUCKETS 1024
 
 /* Offline messages handed to the router, deleted on the next loop turn. */
 struct sm_offline_ack {
@@ -75,7 +79,8 @@ struct sm {
 	struct store *store;
 	struct component *component;
 	char *name; /* this instance's component name */
-	struct sm_session *sessions; /* few per process in tests; a table later */
+	struct sm_session *sessions; /* every session, newest first */
+	struct sm_session *by_full[SM_SESSION_BUCKETS]; /* the same, by full JID */
 	struct peers peers;          /* names bound by trusted streams */
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
