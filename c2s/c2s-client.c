@@ -71,13 +71,15 @@ void c2s_client_send(struct c2s_client *client, const void *data, size_t len)
 
 size_t c2s_client_send_stanza(struct c2s_client *client, const struct stanza *st)
 {
-	struct buf b = {0};
+	/* One buffer for the process, kept at its high-water mark: a fresh one cost a malloc and
+	 * several reallocs for every stanza. c2s_client_send() copies the bytes (into TLS or the
+	 * connection's queue) and sends no stanza itself. */
+	static struct buf b;
 
+	buf_reset(&b);
 	stanza_serialize(st, STREAM_NS_CLIENT, &b);
 	c2s_client_send(client, b.data, b.len);
-	size_t n = b.len;
-	buf_free(&b);
-	return n;
+	return b.len;
 }
 
 void c2s_client_error(struct c2s_client *client, const struct stanza *st, const char *type,
