@@ -140,7 +140,7 @@ wait_line() {
 start_junction() {
 	local dir=$1 port router_port
 	local procs=${JUNCTION_PROCS:-sm c2s} p pid names
-	# shellcheck disable=SC2086 # one word per process
+	# shellcheck disable=SC2046,SC2086 # one word per process
 	if ! make -C "$BUILD" -s junction-router $(printf 'junction-%s ' $procs) junctionctl \
 		>"$dir/make.log" 2>&1; then
 		say "Junction does not build; skipping it"
