@@ -117,6 +117,14 @@ const struct config_key config_schema[] = {
 	{"s2s", "log_level", CONFIG_LOGLEVEL, NULL, false, "s2s",
 	 "overrides [junction] log_level for s2s"},
 
+	/* [sm]: account services of the session manager (docs/accounts.md). */
+	{"sm", "vcard_max_bytes", CONFIG_SIZE, "64K", false, "sm",
+	 "largest vCard (XEP-0054), in bytes of XML, an account may store; larger is not-acceptable"},
+	{"sm", "private_max_bytes", CONFIG_SIZE, "256K", false, "sm",
+	 "bytes of private XML (XEP-0049) one account may store in all; more is not-acceptable"},
+	{"sm", "version_query", CONFIG_BOOL, "yes", false, "sm",
+	 "answer XEP-0092 software version queries to the server (name and version, no OS)"},
+
 	/* [component NAME]: one section per third-party component. */
 	{"component", "secret", CONFIG_STRING, NULL, true, "router",
 	 "shared secret the component NAME authenticates to the router with"},

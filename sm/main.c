@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 		.watch = true,
 	};
 	sm.loop = uv_default_loop();
+	sm.started = uv_hrtime();
 	if (store_attach_loop(sm.store, sm.loop, err, sizeof(err)) < 0) {
 		JLOG_ERROR(0, "%s", err);
 		store_close(&sm.store);

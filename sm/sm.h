@@ -14,7 +14,10 @@
  * stanzas addressed to users, offline storage), sm-roster.c (roster
  * management), sm-presence.c (subscriptions, broadcast, probes), sm-iq.c
  * (the server's own iq: credentials for c2s, ping, disco), sm-peers.c
- * (which names are Junction's own, from the router's watch events).
+ * (which names are Junction's own, from the router's watch events),
+ * sm-vcard.c (XEP-0054 vCards, XEP-0153 avatar hash in presence),
+ * sm-private.c (XEP-0049 private XML), sm-info.c (XEP-0092 version,
+ * XEP-0202 time, XEP-0012 last activity).
  */
 #ifndef JUNCTION_SM_H
 #define JUNCTION_SM_H
@@ -31,6 +34,11 @@
 #define SM_NS_SESSION "urn:junction:session:1"
 #define SM_NS_EXT "urn:junction:component:1"
 #define SM_NS_ROSTER "jabber:iq:roster"
+#define SM_NS_VCARD "vcard-temp"
+#define SM_NS_PRIVATE "jabber:iq:private"
+#define SM_NS_VERSION "jabber:iq:version"
+#define SM_NS_TIME "urn:xmpp:time"
+#define SM_NS_LAST "jabber:iq:last"
 /* Offline messages kept per account before new ones bounce
  * (resource-constraint). */
 #define SM_OFFLINE_MAX 500
@@ -80,6 +88,7 @@ struct sm {
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
+	uint64_t started; /* uv_hrtime() at start, for XEP-0012 uptime */
 };
 
 /* sm-session.c */
@@ -135,6 +144,37 @@ struct stanza *sm_iq_result(const struct stanza *iq);
 /* An iq to the server or to a user's bare JID that sm answers itself.
  * Returns false when it is not one sm handles. */
 bool sm_iq_handle(struct sm *sm, struct stanza *iq);
+/* The sender of iq may learn about the account bare: it exists, and the
+ * sender is the account or a contact with a subscription to it. */
+bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const char *bare);
+
+/* sm-vcard.c */
+/* XEP-0054: an iq get or set with <vCard xmlns='vcard-temp'/>. */
+void sm_vcard_iq(struct sm *sm, struct stanza *iq, struct stanza *vcard);
+/* XEP-0153: put the account's avatar hash into its available presence. */
+void sm_vcard_presence(struct sm *sm, const char *bare, struct stanza *presence);
+
+/* sm-private.c */
+/* XEP-0049: an iq get or set with <query xmlns='jabber:iq:private'/>. */
+void sm_private_iq(struct sm *sm, struct stanza *iq, struct stanza *query);
+
+/* sm-info.c */
+/* The requester's bare JID (NULL when iq has no usable 'from') and the
+ * addressed account's (NULL when iq is to the domain). False when 'to' is
+ * not a JID. Both newly allocated. */
+bool sm_info_parties(const struct stanza *iq, char **requester_r, char **bare_r);
+/* An empty iq result to iq. */
+void sm_info_ack(struct sm *sm, const struct stanza *iq);
+/* The store failed on what ("vCard", ...) of bare: log it, answer
+ * internal-server-error. */
+void sm_info_store_failed(struct sm *sm, const struct stanza *iq, const char *what,
+			  const char *bare);
+/* XEP-0092, XEP-0202 and XEP-0012 requests. */
+void sm_info_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+bool sm_info_version_enabled(struct sm *sm);
+/* The session goes unavailable (presence, NULL when it just left): when it
+ * was the account's last available one, store the time for XEP-0012. */
+void sm_info_logout(struct sm *sm, const struct sm_session *session, const struct stanza *presence);
 
 /* sm-peers.c */
 void sm_peers_event(struct sm *sm, struct stanza *presence);
