@@ -93,3 +93,40 @@ def test_private_storage(router):
         '{%s}defaultnick' % NS_PREFS).text == 'Juliet'
     assert stored(out['persisted_bm'], 'storage', NS_BOOKMARKS).find(
         '{%s}conference' % NS_BOOKMARKS) is not None
+
+
+@pytest.mark.timeout(150)
+def test_deleted_account_loses_its_data(router):
+    """junctionctl deluser removes the vCard, private XML and last activity
+    with the account: a new account of the same name starts empty."""
+    import subprocess
+    from acct_services import sm_session
+    out = {}
+    with deployment(router) as (r, c2s, sm):
+        async def fill():
+            j = await login('juliet', c2s.port)
+            j.send_presence()
+            out['set'] = await ask(j, 'set', None, query(prefs('Hamlet')))
+            out['vcard'] = await ask(j, 'set', None, el('vCard', 'vcard-temp', children=[
+                el('FN', 'vcard-temp', 'Juliet')]))
+            await disconnect(j)
+
+        async def check():
+            j = await login('juliet', c2s.port)
+            out['private'] = await ask(j, 'get', None, query(el('exodus', NS_PREFS)))
+            out['own_vcard'] = await ask(j, 'get', None, el('vCard', 'vcard-temp'))
+            out['last'] = await ask(j, 'get', None, el('query', 'jabber:iq:last'))
+            await disconnect(j)
+
+        asyncio.run(fill())
+        res = subprocess.run([os.path.join(BUILD_DIR, 'junctionctl'), '-c', r.config_path,
+                              'deluser', 'juliet@localhost'], capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 0, res.stderr
+        sm_session.adduser(r, 'juliet@localhost', 'pw-juliet')
+        asyncio.run(check())
+    assert out['set'][0] == 'result' and out['vcard'][0] == 'result'
+    assert len(list(stored(out['private'], 'exodus', NS_PREFS))) == 0
+    v = out['own_vcard'][1].find('{vcard-temp}vCard')
+    assert out['own_vcard'][0] == 'result' and v is not None and len(list(v)) == 0
+    assert out['last'][:2] == ('error', 'item-not-found'), out['last']
