@@ -119,9 +119,11 @@ const struct config_key config_schema[] = {
 
 	/* [sm]: account services of the session manager (docs/accounts.md). */
 	{"sm", "vcard_max_bytes", CONFIG_SIZE, "64K", false, "sm",
-	 "largest vCard (XEP-0054), in bytes of XML, an account may store; larger is not-acceptable"},
+	 "largest vCard (XEP-0054), in bytes of XML, an account may store; larger is "
+	 "not-acceptable"},
 	{"sm", "private_max_bytes", CONFIG_SIZE, "256K", false, "sm",
-	 "bytes of private XML (XEP-0049) one account may store in all; more is not-acceptable"},
+	 "bytes of private XML (XEP-0049) one account may store in all; more is not-acceptable "
+	 "(0: no cap)"},
 	{"sm", "version_query", CONFIG_BOOL, "yes", false, "sm",
 	 "answer XEP-0092 software version queries to the server (name and version, no OS)"},
 

@@ -128,8 +128,9 @@ int store_private_set(struct store *store, const char *jid, const char *ns, cons
 	if (r == STORE_OK && max_total > 0 && (size_t)total + len > max_total)
 		r = STORE_ERR_FULL;
 	if (r == STORE_OK &&
-	    db_exec(store_sqlite_db(store), "INSERT OR REPLACE INTO private_xml (account, ns, xml) VALUES (?, ?, ?)",
-		    "ssb", jid, ns, xml, len) < 0)
+	    db_exec(store_sqlite_db(store),
+		    "INSERT OR REPLACE INTO private_xml (account, ns, xml) VALUES (?, ?, ?)", "ssb",
+		    jid, ns, xml, len) < 0)
 		r = store_sqlite_io(store);
 	return store_sqlite_finish(store, r);
 }
@@ -140,7 +141,8 @@ int store_last_set(struct store *store, const char *jid, int64_t logout, const c
 
 	if (r == STORE_OK &&
 	    db_exec(store_sqlite_db(store),
-		    "INSERT OR REPLACE INTO last_activity (account, logout, status) VALUES (?, ?, ?)",
+		    "INSERT OR REPLACE INTO last_activity (account, logout, status) "
+		    "VALUES (?, ?, ?)",
 		    "sls", jid, logout, status) < 0)
 		r = store_sqlite_io(store);
 	return store_sqlite_finish(store, r);

@@ -93,7 +93,8 @@ static void sm_info_time(struct sm *sm, struct stanza *iq)
 	stanza_unref(&res);
 }
 
-static void sm_info_last_reply(struct sm *sm, struct stanza *iq, int64_t seconds, const char *status)
+static void sm_info_last_reply(struct sm *sm, struct stanza *iq, int64_t seconds,
+			       const char *status)
 {
 	struct stanza *res = sm_iq_result(iq);
 	struct stanza *q = stanza_add_child(res, "query", SM_NS_LAST);
@@ -145,7 +146,8 @@ void sm_info_iq(struct sm *sm, struct stanza *iq, struct stanza *q)
 	if (last && bare != NULL)
 		sm_info_last_account(sm, iq, bare);
 	else if (last)
-		sm_info_last_reply(sm, iq, (int64_t)((uv_hrtime() - sm->started) / 1000000000u), NULL);
+		sm_info_last_reply(sm, iq, (int64_t)((uv_hrtime() - sm->started) / 1000000000u),
+				   NULL);
 	else if (bare != NULL)
 		sm_bounce(sm, iq, "cancel", "service-unavailable");
 	else if (strcmp(q->ns, SM_NS_TIME) == 0)

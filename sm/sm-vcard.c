@@ -34,7 +34,8 @@
 static int sm_vcard_photo_hash(const struct stanza *vcard, char hash[DIGEST_SHA1_HEX_LEN + 1])
 {
 	struct stanza *photo = stanza_find_child(vcard, "PHOTO", SM_NS_VCARD);
-	struct stanza *binval = photo != NULL ? stanza_find_child(photo, "BINVAL", SM_NS_VCARD) : NULL;
+	struct stanza *binval =
+		photo != NULL ? stanza_find_child(photo, "BINVAL", SM_NS_VCARD) : NULL;
 	size_t len = 0;
 
 	hash[0] = '\0';
@@ -122,7 +123,8 @@ static void sm_vcard_get(struct sm *sm, struct stanza *iq, const char *bare, boo
 	char *xml = NULL;
 	size_t len = 0;
 	struct stanza *vcard = NULL;
-	int r = bare != NULL ? store_vcard_get(sm->store, bare, &xml, &len, NULL) : STORE_ERR_NOT_FOUND;
+	int r = bare != NULL ? store_vcard_get(sm->store, bare, &xml, &len, NULL)
+			     : STORE_ERR_NOT_FOUND;
 
 	if (r == STORE_OK && stanza_parse(xml, len, STREAM_NS_COMPONENT, &vcard) != 0)
 		r = STORE_ERR_IO;
