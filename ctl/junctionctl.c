@@ -6,6 +6,7 @@
  *   junctionctl -c FILE passwd JID [PASSWORD]  change its password
  *   junctionctl -c FILE deluser JID            delete it and all its data
  *   junctionctl -c FILE users [DOMAIN]         list accounts
+ *   junctionctl -c FILE vcard-get JID          print an account's vCard
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -29,7 +30,8 @@ static void usage(FILE *out)
 		     "                         from stdin (prompted, without echo, on a terminal)\n"
 		     "  passwd JID [PASSWORD]  set an account's password, read as for adduser\n"
 		     "  deluser JID            delete an account with its roster and offline messages\n"
-		     "  users [DOMAIN]         list accounts (bare JIDs, sorted), of one domain or all\n");
+		     "  users [DOMAIN]         list accounts (bare JIDs, sorted), of one domain or all\n"
+		     "  vcard-get JID          print the vCard an account stored (XEP-0054)\n");
 }
 
 /* Each command's name and how many arguments it takes after it. */
@@ -39,6 +41,7 @@ static const struct {
 } commands[] = {
 	{"check", 0, 0},   {"status", 0, 0},  {"adduser", 1, 2},
 	{"passwd", 1, 2},  {"deluser", 1, 1}, {"users", 0, 1},
+	{"vcard-get", 1, 1},
 };
 
 int main(int argc, char **argv)
@@ -100,6 +103,8 @@ int main(int argc, char **argv)
 		ret = ctl_passwd(config, args[0], arg1);
 	else if (strcmp(command, "deluser") == 0)
 		ret = ctl_deluser(config, args[0]);
+	else if (strcmp(command, "vcard-get") == 0)
+		ret = ctl_vcard_get(config, args[0]);
 	else
 		ret = ctl_users(config, n_args > 0 ? args[0] : NULL);
 	config_free(&config);

@@ -11,6 +11,8 @@ import asyncio
 import base64
 import hashlib
 import os
+import subprocess
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -72,6 +74,9 @@ def test_vcard_get_set_and_errors(router):
             await disconnect(j, rm)
 
         asyncio.run(main())
+        # junctionctl reads the same store, sm running
+        out['ctl'] = [ctl_vcard_get(r, who) for who in ('Juliet@localhost', 'nurse@localhost',
+                                                         'ghost@localhost')]
     assert fn_of(out['empty']) is None
     assert len(list(out['empty'][1].find('{%s}vCard' % NS_VCARD))) == 0
     assert out['set'][0] == 'result', out['set']
@@ -88,6 +93,18 @@ def test_vcard_get_set_and_errors(router):
     assert out['server'][0] == 'result' and fn_of(out['server']) is None
     assert out['server_set'][:2] == ('error', 'forbidden')
     assert fn_of(out['replaced']) == 'Juliet, again'
+    (rc, text, err), nurse, ghost = out['ctl']
+    assert rc == 0 and text.endswith('\n'), (rc, text, err)
+    v = ET.fromstring(text)
+    assert v.tag == '{%s}vCard' % NS_VCARD and v.find('{%s}FN' % NS_VCARD).text == 'Juliet, again'
+    assert nurse == (1, '', 'junctionctl: nurse@localhost has no vCard\n'), nurse
+    assert ghost == (1, '', 'junctionctl: no such account: ghost@localhost\n'), ghost
+
+
+def ctl_vcard_get(r, jid):
+    res = subprocess.run([os.path.join(BUILD_DIR, 'junctionctl'), '-c', r.config_path,
+                          'vcard-get', jid], capture_output=True, text=True, timeout=60)
+    return res.returncode, res.stdout, res.stderr
 
 
 def _photo_of(p):
