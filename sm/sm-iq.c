@@ -122,7 +122,7 @@ static bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const 
 static void sm_iq_disco_info(struct sm *sm, struct stanza *iq, bool account)
 {
 	static const char *const server_features[] = {SM_NS_DISCO_INFO, SM_NS_DISCO_ITEMS,
-						      SM_NS_PING, "msgoffline"};
+						      SM_NS_PING, "msgoffline", SM_NS_BLOCKING};
 	static const char *const account_features[] = {SM_NS_DISCO_INFO, SM_NS_DISCO_ITEMS};
 	const char *const *features = account ? account_features : server_features;
 	size_t n = account ? sizeof(account_features) / sizeof(account_features[0])
@@ -264,6 +264,10 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 	}
 	if (get && strcmp(q->ns, SM_NS_RELATION) == 0 && strcmp(q->name, "relation") == 0) {
 		sm_iq_relation(sm, iq, q);
+		return true;
+	}
+	if (strcmp(q->ns, SM_NS_BLOCKING) == 0) {
+		sm_blocking_iq(sm, iq, q);
 		return true;
 	}
 	if (strcmp(q->ns, SM_NS_ROSTER) == 0 && strcmp(q->name, "query") == 0) {

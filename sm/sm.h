@@ -31,6 +31,9 @@
 #define SM_NS_SESSION "urn:junction:session:1"
 #define SM_NS_EXT "urn:junction:component:1"
 #define SM_NS_ROSTER "jabber:iq:roster"
+#define SM_NS_BLOCKING "urn:xmpp:blocking"
+/* Items one account may block (XEP-0191); more is resource-constraint. */
+#define SM_BLOCKLIST_MAX 1000
 /* Offline messages kept per account before new ones bounce
  * (resource-constraint). */
 #define SM_OFFLINE_MAX 500
@@ -55,6 +58,7 @@ struct sm_session {
 	char *sid;    /* its id for the session */
 	bool available;  /* sent available presence */
 	bool interested; /* asked for the roster: gets roster pushes */
+	bool blocklist;  /* asked for the blocklist: gets its pushes (XEP-0191) */
 	int priority;
 	struct stanza *presence; /* last available presence, without to/from */
 	struct sm_directed *directed;
@@ -135,6 +139,18 @@ struct stanza *sm_iq_result(const struct stanza *iq);
 /* An iq to the server or to a user's bare JID that sm answers itself.
  * Returns false when it is not one sm handles. */
 bool sm_iq_handle(struct sm *sm, struct stanza *iq);
+
+/* sm-blocking.c: XEP-0191. */
+void sm_blocking_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+/* Does user's blocklist match jid (any JID string)? */
+bool sm_blocking_blocks(struct sm *sm, const char *user, const char *jid);
+/* Called by sm_deliver() for each stanza to to_bare (an account's bare JID
+ * when to_account, else the server's domain): true when blocking took it
+ * (dropped or answered with an error). */
+bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bool to_account);
+/* Answer a user's stanza to a blocked JID with not-acceptable + <blocked/>,
+ * straight to the session (found from st's 'from' when NULL). */
+void sm_blocking_refuse(struct sm *sm, struct sm_session *session, const struct stanza *st);
 
 /* sm-peers.c */
 void sm_peers_event(struct sm *sm, struct stanza *presence);
