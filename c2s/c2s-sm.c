@@ -78,8 +78,8 @@ bool c2s_sm_send(struct c2s *c2s, const struct stanza *st)
 }
 
 /* An iq request for sm on the client's behalf; remembers its id. */
-static struct stanza *c2s_sm_request(struct c2s_client *client, const char *type, const char *to,
-				     enum c2s_wait wait)
+struct stanza *c2s_sm_request(struct c2s_client *client, const char *type, const char *to,
+			      enum c2s_wait wait)
 {
 	struct c2s *c2s = client->c2s;
 	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
@@ -218,6 +218,8 @@ void c2s_sm_timeout(struct c2s_client *client)
 		c2s_auth_credentials(client, NULL);
 	else if (client->wait == C2S_WAIT_SESSION)
 		c2s_bind_session_reply(client, NULL);
+	else if (client->wait == C2S_WAIT_REGISTER)
+		c2s_register_reply(client, NULL);
 }
 
 /* ---- from the router ---------------------------------------------------------- */
@@ -264,6 +266,8 @@ static void c2s_sm_on_reply(struct c2s *c2s, struct stanza *st)
 		c2s_auth_credentials(c, st);
 	else if (c->wait == C2S_WAIT_SESSION)
 		c2s_bind_session_reply(c, st);
+	else if (c->wait == C2S_WAIT_REGISTER)
+		c2s_register_reply(c, st);
 }
 
 static void c2s_sm_reply_result(struct c2s *c2s, const struct stanza *st)
@@ -310,6 +314,8 @@ static void c2s_sm_on_request(struct c2s *c2s, struct stanza *st)
 	c->established = false;
 	if (reason != NULL && strcmp(reason, "conflict") == 0)
 		c2s_client_close(c, "conflict", "replaced by a new connection");
+	else if (reason != NULL && strcmp(reason, "removed") == 0)
+		c2s_client_close(c, "not-authorized", "the account was removed");
 	else
 		c2s_client_close(c, "reset", reason);
 }

@@ -104,6 +104,7 @@ enum c2s_wait {
 	C2S_WAIT_CREDENTIALS, /* credentials iq sent to sm */
 	C2S_WAIT_HOLD,        /* throttled: the SASL answer is held until hold_until_ms */
 	C2S_WAIT_SESSION,     /* session start iq sent to sm; the client's bind iq waits */
+	C2S_WAIT_REGISTER,    /* an in-band registration iq went to sm (c2s-register.c) */
 };
 
 struct c2s_client {
@@ -275,7 +276,20 @@ void c2s_bind_session_reply(struct c2s_client *client, const struct stanza *repl
 /* A stanza from an established session. */
 void c2s_stanza_handle(struct c2s_client *client, struct stanza *st);
 
+/* c2s-register.c: XEP-0077 before authentication, relayed to sm. */
+/* The <register/> stream feature, when registration is on and TLS is up. */
+void c2s_register_features(struct c2s_client *client, struct buf *out);
+/* A stanza from a client that has not authenticated: true when it was a
+ * jabber:iq:register iq, now answered or relayed to sm. */
+bool c2s_register_handle(struct c2s_client *client, const struct stanza *st);
+/* sm's answer (NULL: no answer in time). */
+void c2s_register_reply(struct c2s_client *client, const struct stanza *reply);
+
 /* c2s-sm.c */
+/* A new iq request to sm on the client's behalf (its id remembered, the
+ * client now waiting for `wait`); the caller adds the payload and sends. */
+struct stanza *c2s_sm_request(struct c2s_client *client, const char *type, const char *to,
+			      enum c2s_wait wait);
 int c2s_sm_start(struct c2s *c2s);
 void c2s_sm_stop(struct c2s *c2s);
 /* Send a stanza to the router; false when the link's queue is full. */

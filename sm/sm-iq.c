@@ -137,6 +137,8 @@ static void sm_iq_disco_info(struct sm *sm, struct stanza *iq, bool account)
 		stanza_set_attr(id, "name", "Junction");
 	for (size_t i = 0; i < n; i++)
 		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", features[i]);
+	if (!account && config_get_bool(sm->config, "sm", "registration"))
+		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", SM_NS_REGISTER);
 	sm_send(sm, res);
 	stanza_unref(&res);
 }
@@ -258,12 +260,18 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 			sm_iq_credentials(sm, iq, q);
 		else if (!get && strcmp(q->name, "session") == 0)
 			sm_session_handle(sm, iq, q);
+		else if (!get && strcmp(q->name, "register") == 0)
+			sm_register_preauth(sm, iq, q);
 		else
 			return false;
 		return true;
 	}
 	if (get && strcmp(q->ns, SM_NS_RELATION) == 0 && strcmp(q->name, "relation") == 0) {
 		sm_iq_relation(sm, iq, q);
+		return true;
+	}
+	if (strcmp(q->ns, SM_NS_REGISTER) == 0 && strcmp(q->name, "query") == 0) {
+		sm_register_iq(sm, iq, q);
 		return true;
 	}
 	if (strcmp(q->ns, SM_NS_BLOCKING) == 0) {

@@ -27,6 +27,15 @@ struct sm_session *sm_session_find(struct sm *sm, const char *full)
 	return NULL;
 }
 
+struct sm_session *sm_session_find_bare(struct sm *sm, const char *bare)
+{
+	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		if (strcmp(s->bare, bare) == 0)
+			return s;
+	}
+	return NULL;
+}
+
 struct sm_session *sm_session_find_sid(struct sm *sm, const char *c2s, const char *sid)
 {
 	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
@@ -169,6 +178,12 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 out:
 	free(full);
 	free(bare);
+}
+
+void sm_session_kick(struct sm *sm, struct sm_session *session, const char *reason)
+{
+	sm_session_tell_end(sm, session, reason);
+	sm_session_remove(sm, session);
 }
 
 void sm_session_end_host(struct sm *sm, const char *c2s)

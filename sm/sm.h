@@ -32,6 +32,7 @@
 #define SM_NS_EXT "urn:junction:component:1"
 #define SM_NS_ROSTER "jabber:iq:roster"
 #define SM_NS_BLOCKING "urn:xmpp:blocking"
+#define SM_NS_REGISTER "jabber:iq:register"
 /* Items one account may block (XEP-0191); more is resource-constraint. */
 #define SM_BLOCKLIST_MAX 1000
 /* Offline messages kept per account before new ones bounce
@@ -40,6 +41,7 @@
 
 struct component;
 struct stanza;
+struct sm_register_ip;
 
 /* A JID a session sent directed available presence to (RFC 6121 4.6),
  * that will hear its unavailable presence too. */
@@ -83,14 +85,21 @@ struct sm {
 	struct peers peers;          /* names bound by trusted streams */
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
+	struct sm_register_ip *register_ips; /* recent in-band registrations (sm-register.c) */
 	uv_signal_t sig_term, sig_int, sig_hup;
 };
 
 /* sm-session.c */
 struct sm_session *sm_session_find(struct sm *sm, const char *full);
+/* Any session of the account bare, or NULL. */
+struct sm_session *sm_session_find_bare(struct sm *sm, const char *bare);
 struct sm_session *sm_session_find_sid(struct sm *sm, const char *c2s, const char *sid);
 /* Start or end a session on a c2s's request (iq set with <session/>). */
 void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session);
+/* End a session from sm's side: its c2s closes the client's stream
+ * (reason "conflict" or "removed" picks the stream error), contacts hear
+ * unavailable, and session is freed. */
+void sm_session_kick(struct sm *sm, struct sm_session *session, const char *reason);
 /* A c2s instance went away: end every session it hosted. */
 void sm_session_end_host(struct sm *sm, const char *c2s);
 /* Write st to the client of a session, wrapped in <deliver/>. */
@@ -151,6 +160,20 @@ bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bo
 /* Answer a user's stanza to a blocked JID with not-acceptable + <blocked/>,
  * straight to the session (found from st's 'from' when NULL). */
 void sm_blocking_refuse(struct sm *sm, struct sm_session *session, const struct stanza *st);
+
+/* sm-register.c: XEP-0077 and account removal. */
+/* A logged-in user's jabber:iq:register request. */
+void sm_register_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+/* c2s's <register/> envelope: a request from a client before login. */
+void sm_register_preauth(struct sm *sm, struct stanza *iq, struct stanza *env);
+void sm_register_free(struct sm *sm);
+/* SCRAM-SHA-1 and -256 credentials for a password; -1 when it is empty or
+ * SASLprep refuses it. */
+int sm_account_credentials(const char *password, struct scram_credentials *sha1_r,
+			   struct scram_credentials *sha256_r);
+/* End the account's sessions, tell its contacts, delete it and all its
+ * data. STORE_OK, STORE_ERR_NOT_FOUND or STORE_ERR_IO. */
+int sm_account_remove(struct sm *sm, const char *bare);
 
 /* sm-peers.c */
 void sm_peers_event(struct sm *sm, struct stanza *presence);
