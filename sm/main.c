@@ -194,6 +194,7 @@ int main(int argc, char **argv)
 	uv_loop_close(sm.loop);
 	sm_session_free_all(&sm);
 	sm_register_free(&sm);
+	sm_adhoc_free(&sm);
 	sm_peers_free(&sm);
 	free(sm.name);
 	store_close(&sm.store);

@@ -33,6 +33,7 @@
 #define SM_NS_ROSTER "jabber:iq:roster"
 #define SM_NS_BLOCKING "urn:xmpp:blocking"
 #define SM_NS_REGISTER "jabber:iq:register"
+#define SM_NS_COMMANDS "http://jabber.org/protocol/commands"
 /* Items one account may block (XEP-0191); more is resource-constraint. */
 #define SM_BLOCKLIST_MAX 1000
 /* Offline messages kept per account before new ones bounce
@@ -42,6 +43,7 @@
 struct component;
 struct stanza;
 struct sm_register_ip;
+struct sm_adhoc_session;
 
 /* A JID a session sent directed available presence to (RFC 6121 4.6),
  * that will hear its unavailable presence too. */
@@ -86,6 +88,7 @@ struct sm {
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
 	struct sm_register_ip *register_ips; /* recent in-band registrations (sm-register.c) */
+	struct sm_adhoc_session *adhoc; /* ad-hoc command sessions in progress (sm-adhoc.c) */
 	uv_signal_t sig_term, sig_int, sig_hup;
 };
 
@@ -174,6 +177,13 @@ int sm_account_credentials(const char *password, struct scram_credentials *sha1_
 /* End the account's sessions, tell its contacts, delete it and all its
  * data. STORE_OK, STORE_ERR_NOT_FOUND or STORE_ERR_IO. */
 int sm_account_remove(struct sm *sm, const char *bare);
+
+/* sm-adhoc.c: XEP-0133 over XEP-0050, on the server's domain. */
+void sm_adhoc_command(struct sm *sm, struct stanza *iq, struct stanza *cmd);
+/* disco#items of node SM_NS_COMMANDS: the commands, to admins only. */
+void sm_adhoc_items(struct sm *sm, struct stanza *iq);
+bool sm_adhoc_is_admin(struct sm *sm, const char *from);
+void sm_adhoc_free(struct sm *sm);
 
 /* sm-peers.c */
 void sm_peers_event(struct sm *sm, struct stanza *presence);
