@@ -23,6 +23,7 @@
  * parser), c2s-auth.c (SASL elements, credentials), c2s-throttle.c (failed
  * login tables), c2s-bind.c (resource binding, legacy session), c2s-stanza.c
  * (stanzas of an established session), c2s-sm.c (the link to sm),
+ * c2s-register.c (in-band registration before login, relayed to sm),
  * c2s-flow.c (when to stop and resume reading a client).
  */
 #ifndef JUNCTION_C2S_H

@@ -8,8 +8,8 @@
  * get service-unavailable, as if the account did not exist. For
  * Junction's own services (pubsub's access models): one roster item's
  * state, urn:junction:roster:1 (docs/components.md section 7). Roster, vcard, private storage, blocking and
- * the rest each get a file of their own here (sm-roster.c, ...) and one
- * line in sm_iq_handle().
+ * the rest each get a file of their own here (sm-roster.c, sm-blocking.c,
+ * sm-register.c, sm-adhoc.c, ...) and one line in sm_iq_handle().
  */
 #include <stdlib.h>
 #include <string.h>

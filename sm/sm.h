@@ -14,7 +14,9 @@
  * stanzas addressed to users, offline storage), sm-roster.c (roster
  * management), sm-presence.c (subscriptions, broadcast, probes), sm-iq.c
  * (the server's own iq: credentials for c2s, ping, disco), sm-peers.c
- * (which names are Junction's own, from the router's watch events).
+ * (which names are Junction's own, from the router's watch events),
+ * sm-blocking.c (XEP-0191 and its delivery effects), sm-register.c
+ * (XEP-0077, account removal), sm-adhoc.c (XEP-0133 admin commands).
  */
 #ifndef JUNCTION_SM_H
 #define JUNCTION_SM_H
