@@ -30,6 +30,17 @@
 
 #define SM_NS_BLOCKING_ERRORS "urn:xmpp:blocking:errors"
 
+bool sm_blocking_any(struct sm *sm, const char *user)
+{
+	char **items = NULL;
+	size_t n = 0;
+
+	if (store_block_list(sm->store, user, &items, &n) != STORE_OK)
+		return false;
+	store_strings_free(&items, n);
+	return n > 0;
+}
+
 bool sm_blocking_blocks(struct sm *sm, const char *user, const char *jid_s)
 {
 	struct jid jid;
@@ -102,8 +113,10 @@ bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bo
 	if (service || strcmp(from_bare, to_bare) == 0)
 		goto out;
 	/* Outbound: a user's message or iq to a JID the user blocked
-	 * (errors are answers, and may go back). */
-	if (local && strcmp(st->name, "presence") != 0 && !sm_blocking_is(st, st->name, "error") &&
+	 * (errors are answers, and may go back; the server itself is never
+	 * blocked). */
+	if (local && to_account && strcmp(st->name, "presence") != 0 &&
+	    !sm_blocking_is(st, st->name, "error") &&
 	    sm_blocking_blocks(sm, from_bare, stanza_get_attr(st, "to"))) {
 		sm_blocking_refuse(sm, NULL, st);
 		handled = true;

@@ -304,10 +304,11 @@ static void sm_presence_to_subscribers(struct sm *sm, struct sm_session *session
 	struct store_roster roster = {0};
 
 	if (store_roster_get(sm->store, session->bare, &roster) == STORE_OK) {
+		bool blocks = sm_blocking_any(sm, session->bare); /* one query, not one per item */
 		for (size_t i = 0; i < roster.n_items; i++) {
 			const struct store_roster_item *it = &roster.items[i];
 			if ((it->subscription & STORE_SUB_FROM) &&
-			    !sm_blocking_blocks(sm, session->bare, it->jid)) {
+			    !(blocks && sm_blocking_blocks(sm, session->bare, it->jid))) {
 				struct stanza *p = stanza_copy(st);
 				stanza_set_attr(p, "from", session->full);
 				stanza_set_attr(p, "to", it->jid);

@@ -156,6 +156,8 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq);
 
 /* sm-blocking.c: XEP-0191. */
 void sm_blocking_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+/* Has user blocked anyone? */
+bool sm_blocking_any(struct sm *sm, const char *user);
 /* Does user's blocklist match jid (any JID string)? */
 bool sm_blocking_blocks(struct sm *sm, const char *user, const char *jid);
 /* Called by sm_deliver() for each stanza to to_bare (an account's bare JID
