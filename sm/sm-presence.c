@@ -307,8 +307,9 @@ static void sm_presence_to_subscribers(struct sm *sm, struct sm_session *session
 		bool blocks = sm_blocking_any(sm, session->bare); /* one query, not one per item */
 		for (size_t i = 0; i < roster.n_items; i++) {
 			const struct store_roster_item *it = &roster.items[i];
-			if ((it->subscription & STORE_SUB_FROM) &&
-			    !(blocks && sm_blocking_blocks(sm, session->bare, it->jid))) {
+			if (blocks && sm_blocking_blocks(sm, session->bare, it->jid))
+				continue; /* XEP-0191: nothing to or from the blocked */
+			if (it->subscription & STORE_SUB_FROM) {
 				struct stanza *p = stanza_copy(st);
 				stanza_set_attr(p, "from", session->full);
 				stanza_set_attr(p, "to", it->jid);
