@@ -154,6 +154,9 @@ struct c2s_client {
 	struct stanza *presence;
 	bool session_sent; /* sm was told action='start' (tell it 'end' on close) */
 	bool established;  /* sm confirmed: stanzas flow */
+	/* sm said the account blocks someone (XEP-0191): its messages and iqs
+	 * to other domains go through sm, which refuses those to blocked JIDs. */
+	bool blocking;
 	char sid[48];
 
 	struct c2s_client *prev, *next; /* c2s->clients */

@@ -15,6 +15,12 @@
  * sm_blocking_blocks()); a block sends the newly blocked contacts
  * unavailable presence from each available resource, an unblock sends them
  * the current presence again.
+ *
+ * c2s sends a user's messages and iqs to other servers straight to the
+ * router, where sm never sees them; so sm tells c2s, in the session start
+ * result and with action='update' after each change, whether the account
+ * blocks anyone, and while it does c2s sends them through sm
+ * (sm_blocking_outbound()). Users who block no one pay nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +138,60 @@ bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bo
 out:
 	free(from_bare);
 	return handled;
+}
+
+void sm_blocking_session_result(struct sm *sm, const struct stanza *iq, const char *bare)
+{
+	struct stanza *res = sm_iq_result(iq);
+
+	if (sm_blocking_any(sm, bare))
+		stanza_set_attr(stanza_add_child(res, "session", SM_NS_SESSION), "blocking", "true");
+	sm_send(sm, res);
+	stanza_unref(&res);
+}
+
+/* Tell the c2s of each of user's sessions whether the account blocks
+ * anyone now (docs/components.md section 6, action='update'). */
+static void sm_blocking_tell_c2s(struct sm *sm, const char *user)
+{
+	static unsigned long next_id;
+	bool any = sm_blocking_any(sm, user);
+	char id[32];
+
+	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		if (strcmp(s->bare, user) != 0)
+			continue;
+		struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+		snprintf(id, sizeof(id), "sm-update-%lu", ++next_id);
+		stanza_set_attr(iq, "type", "set");
+		stanza_set_attr(iq, "id", id);
+		stanza_set_attr(iq, "from", sm->name);
+		stanza_set_attr(iq, "to", s->c2s);
+		struct stanza *u = stanza_add_child(iq, "session", SM_NS_SESSION);
+		stanza_set_attr(u, "action", "update");
+		stanza_set_attr(u, "sid", s->sid);
+		stanza_set_attr(u, "blocking", any ? "true" : "false");
+		sm_send(sm, iq);
+		stanza_unref(&iq);
+	}
+}
+
+bool sm_blocking_outbound(struct sm *sm, struct sm_session *session, struct stanza *st)
+{
+	const char *to = stanza_get_attr(st, "to");
+	struct jid jid;
+
+	if (jid_parse(to, -1, &jid) != JID_OK)
+		return false; /* sm_deliver() answers jid-malformed */
+	bool ours = config_is_user_domain(sm->config, jid.domain, strlen(jid.domain));
+	jid_clear(&jid);
+	if (ours)
+		return false;
+	if (sm_blocking_blocks(sm, session->bare, to))
+		sm_blocking_refuse(sm, session, st);
+	else
+		sm_send(sm, st);
+	return true;
 }
 
 /* Each available session's presence (or unavailable) of user to one JID. */
@@ -285,6 +345,7 @@ static void sm_blocking_set(struct sm *sm, struct sm_session *session, struct st
 	}
 	sm_roster_result(sm, session, iq);
 	sm_blocking_push(sm, session->bare, q);
+	sm_blocking_tell_c2s(sm, session->bare);
 	/* Presence is not leaked to the blocked, and comes back on unblock
 	 * (XEP-0191 3.3 and 3.4). */
 	after = sm_blocking_blocked_contacts(sm, session->bare);

@@ -273,5 +273,7 @@ void sm_from_client(struct sm *sm, struct sm_session *session, struct stanza *st
 	 * were addressed to the sender's bare JID. */
 	if (stanza_get_attr(st, "to") == NULL)
 		stanza_set_attr(st, "to", session->bare);
+	else if (sm_blocking_outbound(sm, session, st))
+		return;
 	sm_deliver(sm, st);
 }

@@ -150,7 +150,7 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 		struct sm_session *old = sm_session_find(sm, full);
 		if (old != NULL && strcmp(old->sid, sid) == 0 && strcmp(old->c2s, from) == 0) {
 			/* A re-announcement of a session already known. */
-			sm_session_result(sm, iq);
+			sm_blocking_session_result(sm, iq, bare);
 			goto out;
 		}
 		if (old != NULL) {
@@ -166,7 +166,7 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 		sm->sessions = s;
 		full = bare = NULL;
 		JLOG_INFO(0, "session %s (%s on %s) started", s->full, s->sid, s->c2s);
-		sm_session_result(sm, iq);
+		sm_blocking_session_result(sm, iq, s->bare);
 	} else if (strcmp(action, "end") == 0) {
 		struct sm_session *s = sm_session_find(sm, full);
 		if (s != NULL && strcmp(s->sid, sid) == 0 && strcmp(s->c2s, from) == 0)

@@ -164,6 +164,13 @@ bool sm_blocking_blocks(struct sm *sm, const char *user, const char *jid);
  * when to_account, else the server's domain): true when blocking took it
  * (dropped or answered with an error). */
 bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bool to_account);
+/* The result to a session start, saying whether the account blocks anyone
+ * (c2s then sends its messages and iqs to other domains through sm). */
+void sm_blocking_session_result(struct sm *sm, const struct stanza *iq, const char *bare);
+/* A session's message or iq with a 'to' outside the users' domains (c2s
+ * sends those through sm while the account blocks anyone): refused when
+ * blocked, else sent on. False when 'to' is at a users' domain. */
+bool sm_blocking_outbound(struct sm *sm, struct sm_session *session, struct stanza *st);
 /* Answer a user's stanza to a blocked JID with not-acceptable + <blocked/>,
  * straight to the session (found from st's 'from' when NULL). */
 void sm_blocking_refuse(struct sm *sm, struct sm_session *session, const struct stanza *st);

@@ -3,7 +3,8 @@
 it), its effects on delivery (a blocked contact's messages and iqs are
 refused and its presence is dropped; the user's presence is not leaked to
 it, and it hears unavailable at the block; the user's own messages and iqs
-to it are refused with not-acceptable + <blocked/>), XEP-0016 matching by
+to it are refused with not-acceptable + <blocked/>, on this server or
+another), XEP-0016 matching by
 domain, and the list surviving kill -9 of sm."""
 
 import asyncio
@@ -88,6 +89,16 @@ def test_block_unblock_and_delivery_effects(dep):
         j.send_message(mto='romeo@localhost', mbody='to the blocked', mtype='chat')
         out['j_msg_err'] = await wait_for(j, 'message', lambda x: x.get('type') == 'error')
         out['j_ping'] = await ask(j, 'get', el('{urn:xmpp:ping}ping'), to='romeo@localhost/home')
+        # To other servers too (c2s routes them through sm while juliet
+        # blocks anyone): the blocked domain is refused, another is not.
+        j.send_message(mto='mallory@evil.example', mbody='to a blocked domain', mtype='chat')
+        out['remote_blocked'] = await wait_for(j, 'message', lambda x: x.get('type') == 'error'
+                                               and x.get('from') == 'mallory@evil.example')
+        out['remote_iq_blocked'] = await ask(j, 'get', el('{urn:xmpp:ping}ping'),
+                                             to='evil.example')
+        j.send_message(mto='friend@other.example', mbody='to another server', mtype='chat')
+        out['remote_other'] = await wait_for(j, 'message', lambda x: x.get('type') == 'error'
+                                             and x.get('from') == 'friend@other.example')
         # juliet's new presence reaches nurse-less roster only: romeo gets none.
         j.send_presence(pstatus='juliet changed status')
         # A control: nurse (not blocked) still reaches juliet.
@@ -119,6 +130,14 @@ def test_block_unblock_and_delivery_effects(dep):
         await wait_for(j2, 'iq', lambda x: x.find('{%s}unblock' % NS) is not None and
                        len(x.find('{%s}unblock' % NS)) == 0)
         out['after_all'] = await ask(j, 'get', el('{%s}blocklist' % NS))
+        # No longer blocked. (Sent straight to the router again, whose
+        # bounce c2s does not pass on yet: no answer at all is fine here.)
+        from slixmpp.exceptions import IqTimeout
+        try:
+            out['remote_after_all'] = await ask(j, 'get', el('{urn:xmpp:ping}ping'),
+                                                to='evil.example', timeout=3)
+        except IqTimeout:
+            out['remote_after_all'] = ('timeout', None, None)
         nurse.send_message(mto='juliet@localhost/home', mbody='after unblock-all', mtype='chat')
         await wait_for(j, 'message', lambda x: body(x) == 'after unblock-all')
         out['j_domain_blocked'] = [x for x in j.got if body(x) == 'domain blocked']
@@ -139,6 +158,11 @@ def test_block_unblock_and_delivery_effects(dep):
     assert out['j_msg_err'].find('.//{%s}blocked' % NS_ERR) is not None
     assert out['j_ping'][:2] == ('error', 'not-acceptable')
     assert out['j_ping'][2].find('.//{%s}blocked' % NS_ERR) is not None
+    assert error_of(out['remote_blocked']) == 'not-acceptable'
+    assert out['remote_blocked'].find('.//{%s}blocked' % NS_ERR) is not None
+    assert out['remote_iq_blocked'][:2] == ('error', 'not-acceptable')
+    assert error_of(out['remote_other']) not in (None, 'not-acceptable')
+    assert out['remote_other'].find('.//{%s}blocked' % NS_ERR) is None
     assert out['j_got_from_romeo'] == [], out['j_got_from_romeo']
     assert out['rm_got_from_juliet'] == [], out['rm_got_from_juliet']
     assert out['unblock'][0] == 'result'
@@ -146,6 +170,9 @@ def test_block_unblock_and_delivery_effects(dep):
     assert out['j_domain_blocked'] == []
     assert out['unblock_all'][0] == 'result'
     assert _items(out['after_all'][1]) == []
+    assert out['remote_after_all'][0] != 'result'
+    assert out['remote_after_all'][1] != 'not-acceptable'
+
     # juliet/home asked for the list too (the first get): she gets pushes.
     assert out['j_pushes'] >= 1
 
