@@ -29,6 +29,20 @@ int store_block_list(struct store *store, const char *jid, char ***items_r, size
 	return r;
 }
 
+int store_block_accounts(struct store *store, char ***jids_r, size_t *n_r)
+{
+	struct db_stmt *st = NULL;
+
+	*jids_r = NULL;
+	*n_r = 0;
+	if (db_query(store_sqlite_db(store), &st,
+		     "SELECT DISTINCT account FROM blocklist ORDER BY account", NULL) < 0)
+		return store_sqlite_io(store);
+	int r = store_sqlite_collect(store, st, jids_r, n_r);
+	db_stmt_free(&st);
+	return r;
+}
+
 static int store_block_count(struct store *store, const char *jid, int64_t *count_r)
 {
 	struct db_stmt *st = NULL;

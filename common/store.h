@@ -332,6 +332,9 @@ int store_block_add(struct store *store, const char *jid, const char *const *ite
 		    size_t max_items);
 /* Remove items (absent ones are ignored); n == 0 empties the list. */
 int store_block_remove(struct store *store, const char *jid, const char *const *items, size_t n);
+/* The accounts whose list is not empty, sorted; free with
+ * store_strings_free(). */
+int store_block_accounts(struct store *store, char ***jids_r, size_t *n_r);
 /* STORE_OK when one of the candidates is on the account's list,
  * STORE_ERR_NOT_FOUND when none is. */
 int store_block_match(struct store *store, const char *jid, const char *const *candidates,

@@ -75,12 +75,18 @@ static void test_block_cap_and_account_delete(void)
 	CHECK(store_block_add(s, "juliet@example.org", items + 2, 1, 2) == STORE_ERR_FULL);
 	CHECK(store_block_list(s, "juliet@example.org", &list, &n) == STORE_OK && n == 2);
 	store_strings_free(&list, n);
+	CHECK(store_block_accounts(s, &list, &n) == STORE_OK && n == 1);
+	if (n == 1)
+		CHECK_STR(list[0], "juliet@example.org");
+	store_strings_free(&list, n);
 	CHECK(store_block_add(s, "ghost@example.org", items, 1, 0) == STORE_ERR_NOT_FOUND);
 	/* The list goes with the account, and a new account starts empty. */
 	CHECK(store_account_delete(s, "juliet@example.org") == STORE_OK);
 	store_close(&s);
 	s = test_store_with("juliet@example.org");
 	CHECK(store_block_list(s, "juliet@example.org", &list, &n) == STORE_OK && n == 0);
+	store_strings_free(&list, n);
+	CHECK(store_block_accounts(s, &list, &n) == STORE_OK && n == 0);
 	store_strings_free(&list, n);
 	store_close(&s);
 	unlink(test_db);

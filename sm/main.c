@@ -195,6 +195,7 @@ int main(int argc, char **argv)
 	sm_session_free_all(&sm);
 	sm_register_free(&sm);
 	sm_adhoc_free(&sm);
+	sm_blocking_free(&sm);
 	sm_peers_free(&sm);
 	free(sm.name);
 	store_close(&sm.store);

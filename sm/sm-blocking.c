@@ -35,15 +35,103 @@
 #include "stream.h"
 
 #define SM_NS_BLOCKING_ERRORS "urn:xmpp:blocking:errors"
+#define SM_BLOCKING_BUCKETS 4096
+
+/* The accounts whose blocklist may be non-empty, in memory, so that the
+ * common case (a stanza between accounts that block no one) costs no
+ * database query. A superset of the truth: filled from the store at the
+ * first use, an account joins when it blocks and leaves when its list is
+ * emptied; a stale member only costs a query. */
+struct sm_blocking_member {
+	char *jid;
+	struct sm_blocking_member *next;
+};
+
+struct sm_blocking_set {
+	struct sm_blocking_member *buckets[SM_BLOCKING_BUCKETS];
+};
+
+static struct sm_blocking_member **sm_blocking_slot(struct sm_blocking_set *set, const char *jid)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (const char *p = jid; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	struct sm_blocking_member **m = &set->buckets[h % SM_BLOCKING_BUCKETS];
+	while (*m != NULL && strcmp((*m)->jid, jid) != 0)
+		m = &(*m)->next;
+	return m;
+}
+
+static void sm_blocking_set_add(struct sm_blocking_set *set, const char *jid)
+{
+	struct sm_blocking_member **m = sm_blocking_slot(set, jid);
+
+	if (*m == NULL) {
+		*m = xcalloc(1, sizeof(**m));
+		(*m)->jid = xstrdup(jid);
+	}
+}
+
+static void sm_blocking_set_remove(struct sm_blocking_set *set, const char *jid)
+{
+	struct sm_blocking_member **m = sm_blocking_slot(set, jid);
+	struct sm_blocking_member *gone = *m;
+
+	if (gone != NULL) {
+		*m = gone->next;
+		free(gone->jid);
+		free(gone);
+	}
+}
+
+void sm_blocking_free(struct sm *sm)
+{
+	for (size_t i = 0; sm->blocking != NULL && i < SM_BLOCKING_BUCKETS; i++) {
+		while (sm->blocking->buckets[i] != NULL) {
+			struct sm_blocking_member *m = sm->blocking->buckets[i];
+			sm->blocking->buckets[i] = m->next;
+			free(m->jid);
+			free(m);
+		}
+	}
+	free(sm->blocking);
+	sm->blocking = NULL;
+}
+
+/* The set, loaded from the store on first use. */
+static struct sm_blocking_set *sm_blocking_set(struct sm *sm)
+{
+	char **jids = NULL;
+	size_t n = 0;
+
+	if (sm->blocking != NULL)
+		return sm->blocking;
+	sm->blocking = xcalloc(1, sizeof(*sm->blocking));
+	if (store_block_accounts(sm->store, &jids, &n) != STORE_OK)
+		JLOG_ERROR(0, "blocklists: %s (not applied until they change)", store_error(sm->store));
+	for (size_t i = 0; i < n; i++)
+		sm_blocking_set_add(sm->blocking, jids[i]);
+	store_strings_free(&jids, n);
+	return sm->blocking;
+}
+
+static bool sm_blocking_maybe(struct sm *sm, const char *user)
+{
+	return *sm_blocking_slot(sm_blocking_set(sm), user) != NULL;
+}
 
 bool sm_blocking_any(struct sm *sm, const char *user)
 {
 	char **items = NULL;
 	size_t n = 0;
 
-	if (store_block_list(sm->store, user, &items, &n) != STORE_OK)
+	if (!sm_blocking_maybe(sm, user) ||
+	    store_block_list(sm->store, user, &items, &n) != STORE_OK)
 		return false;
 	store_strings_free(&items, n);
+	if (n == 0)
+		sm_blocking_set_remove(sm->blocking, user);
 	return n > 0;
 }
 
@@ -54,7 +142,7 @@ bool sm_blocking_blocks(struct sm *sm, const char *user, const char *jid_s)
 	const char *c[4];
 	size_t n = 0;
 
-	if (jid_s == NULL || jid_parse(jid_s, -1, &jid) != JID_OK)
+	if (!sm_blocking_maybe(sm, user) || jid_s == NULL || jid_parse(jid_s, -1, &jid) != JID_OK)
 		return false;
 	char *full = jid_full_string(&jid);
 	char *bare = jid_bare_string(&jid);
@@ -316,8 +404,8 @@ static int sm_blocking_items(const struct stanza *q, char ***items_r, size_t *n_
 	return 0;
 }
 
-static void sm_blocking_set(struct sm *sm, struct sm_session *session, struct stanza *iq,
-			    struct stanza *q)
+static void sm_blocking_change(struct sm *sm, struct sm_session *session, struct stanza *iq,
+			       struct stanza *q)
 {
 	bool block = strcmp(q->name, "block") == 0;
 	char **items = NULL, **before = NULL, **after = NULL;
@@ -332,6 +420,8 @@ static void sm_blocking_set(struct sm *sm, struct sm_session *session, struct st
 		goto out;
 	}
 	before = sm_blocking_blocked_contacts(sm, session->bare);
+	if (block) /* before the store: a crash in between leaves a superset */
+		sm_blocking_set_add(sm_blocking_set(sm), session->bare);
 	int r = block ? store_block_add(sm->store, session->bare, (const char *const *)items, n,
 					SM_BLOCKLIST_MAX)
 		      : store_block_remove(sm->store, session->bare, (const char *const *)items, n);
@@ -375,7 +465,7 @@ void sm_blocking_iq(struct sm *sm, struct stanza *iq, struct stanza *q)
 	} else if (get && strcmp(q->name, "blocklist") == 0) {
 		sm_blocking_get(sm, session, iq);
 	} else if (!get && (strcmp(q->name, "block") == 0 || strcmp(q->name, "unblock") == 0)) {
-		sm_blocking_set(sm, session, iq, q);
+		sm_blocking_change(sm, session, iq, q);
 	} else {
 		sm_bounce(sm, iq, "modify", "bad-request");
 	}

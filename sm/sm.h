@@ -46,6 +46,7 @@ struct component;
 struct stanza;
 struct sm_register_ip;
 struct sm_adhoc_session;
+struct sm_blocking_set;
 
 /* A JID a session sent directed available presence to (RFC 6121 4.6),
  * that will hear its unavailable presence too. */
@@ -91,6 +92,7 @@ struct sm {
 	uv_timer_t ack_timer;
 	struct sm_register_ip *register_ips; /* recent in-band registrations (sm-register.c) */
 	struct sm_adhoc_session *adhoc; /* ad-hoc command sessions in progress (sm-adhoc.c) */
+	struct sm_blocking_set *blocking; /* accounts that may block anyone (sm-blocking.c) */
 	uv_signal_t sig_term, sig_int, sig_hup;
 };
 
@@ -156,6 +158,7 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq);
 
 /* sm-blocking.c: XEP-0191. */
 void sm_blocking_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+void sm_blocking_free(struct sm *sm);
 /* Has user blocked anyone? */
 bool sm_blocking_any(struct sm *sm, const char *user);
 /* Does user's blocklist match jid (any JID string)? */
