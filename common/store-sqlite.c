@@ -85,6 +85,11 @@ static const char *const store_sqlite_migrations[] = {
 	");\n",
 };
 
+size_t store_sqlite_schema_version(void)
+{
+	return sizeof(store_sqlite_migrations) / sizeof(store_sqlite_migrations[0]);
+}
+
 static const char *const store_sqlite_subscriptions[] = {"none", "to", "from", "both"};
 
 struct db *store_sqlite_db(struct store *store)

@@ -16,6 +16,8 @@ struct db_stmt;
 
 struct db *store_sqlite_db(struct store *store);
 int store_sqlite_io(struct store *store);
+/* The schema version the store brings sm.db to (its number of steps). */
+size_t store_sqlite_schema_version(void);
 /* End a write transaction: commit on success, else roll back; returns the
  * operation's result (r, or STORE_ERR_IO when the commit failed). */
 int store_sqlite_finish(struct store *store, int r);

@@ -140,9 +140,10 @@ void sm_adhoc_items(struct sm *sm, struct stanza *iq)
 	struct stanza *q = stanza_add_child(res, "query", "http://jabber.org/protocol/disco#items");
 	const char *to = stanza_get_attr(iq, "to");
 	struct buf node = {0};
+	bool admin = sm_adhoc_is_admin(sm, stanza_get_attr(iq, "from"));
 
 	stanza_set_attr(q, "node", SM_NS_COMMANDS);
-	for (int i = 0; sm_adhoc_is_admin(sm, stanza_get_attr(iq, "from")) && i < SM_ADHOC_N; i++) {
+	for (int i = 0; admin && i < SM_ADHOC_N; i++) {
 		struct stanza *it = stanza_add_child(q, "item", NULL);
 		buf_reset(&node);
 		buf_printf(&node, "%s#%s", SM_NS_ADMIN, sm_adhoc_commands[i].node);
