@@ -18,6 +18,8 @@ const struct config_key config_schema[] = {
 	 "fsync the database at every commit: stored data then survives a power cut too, at "
 	 "about 0.5 ms per change on sm's event loop; without it, a crash or kill -9 of any "
 	 "process loses nothing"},
+	{"junction", "admins", CONFIG_LIST, NULL, false, "sm",
+	 "bare JIDs allowed to run the XEP-0133 service administration commands"},
 	{"junction", "log_level", CONFIG_LOGLEVEL, "info", false, "all",
 	 "least severe level that is logged, unless a process section overrides it"},
 	{"junction", "syslog", CONFIG_BOOL, "no", false, "all",
@@ -67,6 +69,13 @@ const struct config_key config_schema[] = {
 	 "largest stanza, in bytes of XML, c2s accepts from a client"},
 	{"c2s", "log_level", CONFIG_LOGLEVEL, NULL, false, "c2s",
 	 "overrides [junction] log_level for c2s"},
+
+	/* [sm]: the session manager's account services (docs/accounts.md). */
+	{"sm", "registration", CONFIG_BOOL, "no", false, "sm, c2s",
+	 "allow XEP-0077 in-band registration: account creation before login, password change "
+	 "and account removal by the account's owner"},
+	{"sm", "registration_per_ip_per_hour", CONFIG_UINT, "5", false, "sm",
+	 "accounts one IP address may create by in-band registration in an hour (0: no limit)"},
 
 	/* [pubsub]: the publish-subscribe service (XEP-0060). */
 	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub",

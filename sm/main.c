@@ -193,6 +193,9 @@ int main(int argc, char **argv)
 	uv_run(sm.loop, UV_RUN_DEFAULT);
 	uv_loop_close(sm.loop);
 	sm_session_free_all(&sm);
+	sm_register_free(&sm);
+	sm_adhoc_free(&sm);
+	sm_blocking_free(&sm);
 	sm_peers_free(&sm);
 	free(sm.name);
 	store_close(&sm.store);

@@ -137,6 +137,9 @@ void sm_deliver(struct sm *sm, struct stanza *st)
 	bool is_iq = strcmp(st->name, "iq") == 0;
 	bool request = is_iq && (sm_type_is(st, "get") || sm_type_is(st, "set"));
 
+	if (sm_blocking_check(sm, st, bare, jid.node != NULL))
+		goto out;
+
 	if (jid.node == NULL || jid.resource == NULL) {
 		/* The server itself or an account's bare JID. */
 		if (is_iq) {
@@ -270,5 +273,7 @@ void sm_from_client(struct sm *sm, struct sm_session *session, struct stanza *st
 	 * were addressed to the sender's bare JID. */
 	if (stanza_get_attr(st, "to") == NULL)
 		stanza_set_attr(st, "to", session->bare);
+	else if (sm_blocking_outbound(sm, session, st))
+		return;
 	sm_deliver(sm, st);
 }
