@@ -65,7 +65,14 @@ static void pubsub_on_signal(uv_signal_t *sig, int signum)
 	struct pubsub *ps = sig->data;
 
 	if (signum == SIGHUP) {
-		process_reload_log_level(ps->config, "pubsub");
+		struct config *fresh = process_reload(ps->config, "pubsub");
+		if (fresh != NULL) {
+			ps->relation_cache_ms =
+				config_get_duration_ms(fresh, "pubsub", "roster_cache");
+			JLOG_INFO(0, "reloaded roster_cache (%llums)",
+				  (unsigned long long)ps->relation_cache_ms);
+		}
+		config_free(&fresh);
 		return;
 	}
 

@@ -524,6 +524,16 @@ static void router_tick(uv_timer_t *timer)
 	}
 }
 
+void router_reload(struct router *router, const struct config *cfg)
+{
+	router->queue_limit = config_get_size(cfg, "router", "queue_limit");
+	router->stall_timeout_ms = config_get_duration_ms(cfg, "router", "stall_timeout");
+	router->handshake_timeout_ms = config_get_duration_ms(cfg, "router", "handshake_timeout");
+	router->limits.max_stanza_bytes = config_get_size(cfg, "router", "max_stanza_bytes");
+	router->limits.max_depth = (unsigned)config_get_uint(cfg, "router", "max_depth");
+	router->limits.max_attrs = (unsigned)config_get_uint(cfg, "router", "max_attrs");
+}
+
 int router_start(struct router *router, char *err, size_t errlen)
 {
 	const struct config *cfg = router->config;
@@ -531,12 +541,7 @@ int router_start(struct router *router, char *err, size_t errlen)
 
 	router->routes = route_table_new();
 	router->secret = config_get(cfg, "router", "secret");
-	router->queue_limit = config_get_size(cfg, "router", "queue_limit");
-	router->stall_timeout_ms = config_get_duration_ms(cfg, "router", "stall_timeout");
-	router->handshake_timeout_ms = config_get_duration_ms(cfg, "router", "handshake_timeout");
-	router->limits.max_stanza_bytes = config_get_size(cfg, "router", "max_stanza_bytes");
-	router->limits.max_depth = (unsigned)config_get_uint(cfg, "router", "max_depth");
-	router->limits.max_attrs = (unsigned)config_get_uint(cfg, "router", "max_attrs");
+	router_reload(router, cfg);
 	router->started = time(NULL);
 	uv_timer_init(router->loop, &router->timer);
 	router->timer.data = router;

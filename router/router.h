@@ -89,6 +89,9 @@ struct router {
 int router_start(struct router *router, char *err, size_t errlen);
 void router_stop(struct router *router);
 void router_free(struct router *router);
+/* SIGHUP: take queue_limit, stall_timeout, handshake_timeout and the
+ * parser limits (for streams accepted from now on) from fresh. */
+void router_reload(struct router *router, const struct config *fresh);
 /* Send a stream error (condition non-NULL) or a plain close and close. */
 void router_stream_close(struct router_stream *stream, const char *condition, const char *text);
 /* Queue bytes for a stream, counting a stanza; false when the stream is
