@@ -444,6 +444,7 @@ static void router_stream_closed(struct conn *conn)
 		router->streams = stream->next;
 	if (stream->next != NULL)
 		stream->next->prev = stream->prev;
+	router_metrics_stream_gone(router, stream);
 	xml_parser_free(&stream->parser);
 	free(stream->name);
 	free(stream);
@@ -553,6 +554,7 @@ int router_start(struct router *router, char *err, size_t errlen)
 	if (unix_path != NULL && conn_listen(router->loop, unix_path, true, router_on_accept, router,
 					     &router->listener_unix, err, errlen) < 0)
 		return -1;
+	router_metrics_start(router);
 
 	/* One timer checks handshake deadlines and stalled queues; its period
 	 * is a fraction of the shorter deadline so either fires on time. */
@@ -585,6 +587,7 @@ void router_stop(struct router *router)
 	JLOG_INFO(0, "shutting down");
 	conn_listener_close(&router->listener);
 	conn_listener_close(&router->listener_unix);
+	router_metrics_stop(router);
 	for (struct router_stream *s = router->streams, *next; s != NULL; s = next) {
 		next = s->next;
 		if (s->state == ROUTER_STREAM_READY)

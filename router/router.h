@@ -12,7 +12,8 @@
  * Files: main.c (start-up, signals), router-stream.c (per-stream protocol and
  * the hot path), router-route.c (name table), router-watch.c (changes to it,
  * and who hears of them), router-bounce.c (error stanzas), router-admin.c
- * (the urn:junction:component:1 iq extension).
+ * (the urn:junction:component:1 iq extension), router-metrics.c (Prometheus
+ * metrics).
  */
 #ifndef JUNCTION_ROUTER_H
 #define JUNCTION_ROUTER_H
@@ -83,6 +84,9 @@ struct router {
 	struct xml_parser_limits limits;
 	time_t started;
 	bool stopping;
+	struct metrics *metrics; /* NULL when [junction] metrics is unset */
+	/* What streams that are gone counted, so totals never go down. */
+	struct router_stream_counters gone;
 };
 
 /* router-stream.c */
@@ -132,6 +136,12 @@ int router_watch_unbind(struct router_stream *stream, const char *name);
 /* Release every name the stream holds (and its default route). */
 void router_watch_release_all(struct router_stream *stream);
 void router_watch_start(struct router_stream *stream);
+
+/* router-metrics.c */
+void router_metrics_start(struct router *router);
+/* Add a closing stream's counters to the totals. */
+void router_metrics_stream_gone(struct router *router, const struct router_stream *stream);
+void router_metrics_stop(struct router *router);
 
 /* router-admin.c */
 /* An iq with no 'to' from an authenticated stream. */
