@@ -82,6 +82,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&c2s->sig_int, NULL);
 	uv_close((uv_handle_t *)&c2s->sig_hup, NULL);
 	JLOG_INFO(0, "shutting down");
+	c2s_metrics_stop(c2s);
 	c2s_stop(c2s);
 }
 
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
 		uv_run(c2s.loop, UV_RUN_DEFAULT);
 		goto out;
 	}
+	c2s_metrics_start(&c2s);
 	uv_signal_init(c2s.loop, &c2s.sig_term);
 	uv_signal_init(c2s.loop, &c2s.sig_int);
 	uv_signal_init(c2s.loop, &c2s.sig_hup);

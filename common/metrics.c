@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "component.h"
+#include "db.h"
 
 /* Upper bounds of the histogram buckets, in seconds. */
 static const double metrics_bounds[METRICS_HISTOGRAM_BUCKETS] = {
@@ -91,6 +92,16 @@ void metrics_histogram_write(struct buf *out, const char *name, const char *help
 	metrics_sample(out, "", "le", "+Inf", h->count);
 	buf_printf(out, "%s_sum %.9g\n", name, h->sum);
 	buf_printf(out, "%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
+static void metrics_db_observe(double seconds, void *ctx)
+{
+	metrics_histogram_observe(ctx, seconds);
+}
+
+void metrics_time_db(struct metrics_histogram *h)
+{
+	db_set_timing_hook(h != NULL ? metrics_db_observe : NULL, h);
 }
 
 void metrics_write_component(struct buf *out, const char *prefix,

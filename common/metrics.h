@@ -57,6 +57,10 @@ void metrics_histogram_observe(struct metrics_histogram *h, double seconds);
 void metrics_histogram_write(struct buf *out, const char *name, const char *help,
 			     const struct metrics_histogram *h);
 
+/* Observe the duration of every SQLite statement step of this process into
+ * h (db.h's timing hook, loop thread only); NULL stops. */
+void metrics_time_db(struct metrics_histogram *h);
+
 /* The link to the router of a component process: stanzas in and out,
  * refused sends, bytes queued, whether it is up. prefix: "junction_sm". */
 void metrics_write_component(struct buf *out, const char *prefix,

@@ -77,6 +77,7 @@ static void pubsub_on_signal(uv_signal_t *sig, int signum)
 	}
 
 	JLOG_INFO(0, "shutting down");
+	pubsub_metrics_stop(ps);
 	component_stop(&ps->component);
 	pubsub_relation_stop(ps);
 	uv_close((uv_handle_t *)&ps->sig_term, NULL);
@@ -155,6 +156,7 @@ int main(int argc, char **argv)
 	conn_loop_init(ps.loop);
 	component_start(ps.loop, &o, &pubsub_component_callbacks, &ps, &ps.component);
 	pubsub_relation_init(&ps);
+	pubsub_metrics_start(&ps);
 	uv_signal_init(ps.loop, &ps.sig_term);
 	uv_signal_init(ps.loop, &ps.sig_int);
 	uv_signal_init(ps.loop, &ps.sig_hup);

@@ -95,6 +95,7 @@ static void s2s_on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&s2s->sig_int, NULL);
 	uv_close((uv_handle_t *)&s2s->sig_hup, NULL);
 	JLOG_INFO(0, "shutting down");
+	s2s_metrics_stop(s2s);
 	s2s_stop(s2s);
 }
 
@@ -210,6 +211,7 @@ int main(int argc, char **argv)
 		uv_run(s2s.loop, UV_RUN_DEFAULT);
 		goto out;
 	}
+	s2s_metrics_start(&s2s);
 	uv_signal_init(s2s.loop, &s2s.sig_term);
 	uv_signal_init(s2s.loop, &s2s.sig_int);
 	uv_signal_init(s2s.loop, &s2s.sig_hup);

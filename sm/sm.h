@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "peers.h"
 #include "store.h"
 
@@ -80,7 +81,18 @@ struct sm {
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
+	/* Prometheus metrics (sm-metrics.c); NULL when off. */
+	struct metrics *metrics;
+	struct {
+		uint64_t bounces;        /* stanzas answered with an error */
+		uint64_t offline_stored; /* messages stored for later */
+	} count;
+	struct metrics_histogram store_seconds;
 };
+
+/* sm-metrics.c */
+void sm_metrics_start(struct sm *sm);
+void sm_metrics_stop(struct sm *sm);
 
 /* sm-session.c */
 struct sm_session *sm_session_find(struct sm *sm, const char *full);
