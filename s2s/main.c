@@ -126,6 +126,7 @@ static int s2s_tls_start(struct s2s *s2s, char *err, size_t errlen)
 	if (tls_ctx_request_client_cert(s2s->tls_server, config_get(cfg, "s2s", "tls_ca"), err,
 					errlen) < 0)
 		return -1;
+	s2s_certs_sni(s2s);
 	/* The same certificate, as client certificate on outgoing streams. */
 	return tls_ctx_reload(s2s->tls_client, cert, key, err, errlen);
 }

@@ -136,6 +136,8 @@ void s2s_link_restart(struct s2s_link *link);
 /* The TLS context to use for our domain (server side, or client side),
  * NULL when there is no certificate at all. */
 struct tls_ctx *s2s_certs_ctx(struct s2s *s2s, const char *domain, bool server);
+/* Let the client's SNI name pick the certificate on direct TLS (with [s2s] tls_dir). */
+void s2s_certs_sni(struct s2s *s2s);
 void s2s_certs_free(struct s2s *s2s);
 
 /* ---- s2s-dialback.c ------------------------------------------------------ */
