@@ -1,16 +1,15 @@
 /* metrics-server.c: the HTTP side of metrics.h: a listener on the
  * process's loop that answers GET /metrics with every collector's output.
  *
- * Requests are parsed by libhttp-parser (Debian's libhttp-parser, the
- * Node.js parser); connections go through common/conn like every other
- * stream. One request per connection: the answer says Connection: close
- * and the connection closes once it is written. A connection gets
- * METRICS_REQUEST_MAX bytes and METRICS_IDLE_MS to send its request.
+ * Requests are parsed by common/http (libhttp-parser); connections go
+ * through common/conn like every other stream. One request per
+ * connection: the answer says Connection: close and the connection closes
+ * once it is written. A connection has METRICS_IDLE_MS to send its
+ * request, which may not have a body.
  */
 #include "metrics.h"
 
 #include <assert.h>
-#include <http_parser.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,18 +19,16 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "http.h"
 #include "log.h"
 
-#define METRICS_REQUEST_MAX 8192
 #define METRICS_IDLE_MS 10000
 #define METRICS_MAX_COLLECTORS 8
 
 struct metrics_client {
 	struct metrics *metrics;
 	struct conn *conn;
-	http_parser parser;
-	struct buf url;
-	size_t received;
+	struct http_reader *reader;
 	uint64_t opened_ms;
 	bool answered;
 	struct metrics_client *prev, *next;
@@ -89,82 +86,66 @@ static void metrics_body(struct metrics *m, struct buf *out)
 		m->collectors[i].cb(out, m->collectors[i].ctx);
 }
 
-static void metrics_respond(struct metrics_client *c, const char *status, const char *type,
-			    const struct buf *body)
+static void metrics_send(struct metrics_client *c, const struct buf *response)
 {
-	struct buf head = {0};
-
-	buf_printf(&head,
-		   "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		   "Connection: close\r\n\r\n",
-		   status, type, body->len);
-	conn_send(c->conn, head.data, head.len);
-	if (body->len > 0 && c->parser.method != HTTP_HEAD)
-		conn_send(c->conn, body->data, body->len);
-	buf_free(&head);
+	conn_send(c->conn, response->data, response->len);
 	c->answered = true;
 	conn_close(c->conn, true, 2000);
 }
 
-static void metrics_error(struct metrics_client *c, const char *status)
+static void metrics_error(struct metrics_client *c, int status)
 {
-	struct buf body = {0};
-	buf_printf(&body, "%s\n", status);
-	metrics_respond(c, status, "text/plain; charset=utf-8", &body);
-	buf_free(&body);
+	struct buf out = {0};
+	http_response_simple(&out, status, false);
+	metrics_send(c, &out);
+	buf_free(&out);
 }
 
-static int metrics_on_url(http_parser *p, const char *at, size_t len)
+static void metrics_answer(struct metrics_client *c, const struct http_request *req)
 {
-	struct metrics_client *c = p->data;
-	buf_append(&c->url, at, len);
-	return 0;
-}
+	bool head = strcmp(req->method, "HEAD") == 0;
+	struct buf body = {0}, out = {0};
 
-static int metrics_on_complete(http_parser *p)
-{
-	struct metrics_client *c = p->data;
-	struct http_parser_url u;
-	struct buf body = {0};
-
-	http_parser_url_init(&u);
-	if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
-		metrics_error(c, "405 Method Not Allowed");
-		return 1;
+	if (!head && strcmp(req->method, "GET") != 0) {
+		metrics_error(c, 405);
+		return;
 	}
-	if (c->url.len == 0 || http_parser_parse_url(c->url.data, c->url.len, 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_PATH)) || u.field_data[UF_PATH].len != 8 ||
-	    memcmp(c->url.data + u.field_data[UF_PATH].off, "/metrics", 8) != 0) {
-		metrics_error(c, "404 Not Found");
-		return 1;
+	if (strcmp(req->path, "/metrics") != 0) {
+		metrics_error(c, 404);
+		return;
 	}
 	metrics_body(c->metrics, &body);
-	metrics_respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body);
+	http_response_start(&out, 200);
+	http_response_header(&out, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	http_response_header(&out, "Connection", "close");
+	if (head) {
+		/* The length the body would have, and no body. */
+		char len[24];
+		snprintf(len, sizeof(len), "%zu", body.len);
+		http_response_header(&out, "Content-Length", len);
+		http_response_end_headers(&out);
+	} else {
+		http_response_body(&out, body.data, body.len);
+	}
+	metrics_send(c, &out);
 	buf_free(&body);
-	return 1; /* one request per connection: ignore anything after it */
+	buf_free(&out);
 }
-
-static const http_parser_settings metrics_http_settings = {
-	.on_url = metrics_on_url,
-	.on_message_complete = metrics_on_complete,
-};
 
 static void metrics_client_read(struct conn *conn, const char *data, size_t len)
 {
 	struct metrics_client *c = conn->owner;
+	const struct http_request *req = NULL;
+	size_t used;
 
 	if (c->answered)
 		return;
-	c->received += len;
-	if (c->received > METRICS_REQUEST_MAX) {
-		metrics_error(c, "431 Request Header Fields Too Large");
-		return;
-	}
-	size_t n = http_parser_execute(&c->parser, &metrics_http_settings, data, len);
-	if (!c->answered && (n != len || HTTP_PARSER_ERRNO(&c->parser) != HPE_OK)) {
-		JLOG_INFO(conn->id, "metrics: bad request from %s: %s", conn->peer,
-			  http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
-		metrics_error(c, "400 Bad Request");
+	if (http_reader_feed(c->reader, data, len, &used, &req) < 0) {
+		JLOG_INFO(conn->id, "metrics: bad request from %s (%d)", conn->peer,
+			  http_reader_status(c->reader));
+		metrics_error(c, http_reader_status(c->reader));
+	} else if (req != NULL) {
+		metrics_answer(c, req); /* one per connection: the rest is ignored */
 	}
 }
 
@@ -185,7 +166,7 @@ static void metrics_client_closed(struct conn *conn)
 		m->clients = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	buf_free(&c->url);
+	http_reader_free(&c->reader);
 	free(c);
 	m->open_handles--;
 	metrics_maybe_free(m);
@@ -205,8 +186,10 @@ static void metrics_on_accept(struct conn *conn, void *ctx)
 	c->metrics = m;
 	c->conn = conn;
 	c->opened_ms = uv_now(m->loop);
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	/* A scrape is a bare GET: a small head, no body (a small one is read
+	 * so that a POST gets its 405). */
+	struct http_limits limits = {.max_head = 8192, .max_headers = 64, .max_body = 1024};
+	c->reader = http_reader_new(&limits);
 	c->next = m->clients;
 	if (m->clients != NULL)
 		m->clients->prev = c;
