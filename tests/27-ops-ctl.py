@@ -193,3 +193,20 @@ def test_start_stop_delegate_to_the_supervisor(tmp_path, supervisor, expect):
         os.environ['PATH'] = old
     assert open(record).read().split() == expect
     assert d.pid('sm') is None  # nothing was started by junctionctl itself
+
+
+@pytest.mark.timeout(60)
+def test_start_reports_a_daemon_that_dies(tmp_path):
+    """c2s without its certificate exits at start-up: start says so, with
+    the exit status and where its output went, and exits non-zero."""
+    d = Deployment(tmp_path)
+    os.unlink(d.sections['c2s']['tls_key'])
+    try:
+        d.ctl('start', 'router')
+        r = d.ctl('start', 'c2s', check=False)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert 'junction-c2s exited at start-up (status 1)' in r.stderr, r.stderr
+        assert d.pid('c2s') is None
+        assert 'tls' in d.log('c2s').lower() or 'key' in d.log('c2s').lower(), d.logs()
+    finally:
+        d.shutdown()
