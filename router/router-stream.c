@@ -533,6 +533,9 @@ void router_reload(struct router *router, const struct config *cfg)
 	router->limits.max_stanza_bytes = config_get_size(cfg, "router", "max_stanza_bytes");
 	router->limits.max_depth = (unsigned)config_get_uint(cfg, "router", "max_depth");
 	router->limits.max_attrs = (unsigned)config_get_uint(cfg, "router", "max_attrs");
+	JLOG_INFO(0, "limits: queue_limit %zu, stall_timeout %llums, max_stanza_bytes %zu",
+		  router->queue_limit, (unsigned long long)router->stall_timeout_ms,
+		  router->limits.max_stanza_bytes);
 }
 
 int router_start(struct router *router, char *err, size_t errlen)
