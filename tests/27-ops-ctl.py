@@ -105,6 +105,18 @@ def test_start_status_restart_stop(tmp_path):
         d.ctl('start', 'c2s')
         assert d.pid('c2s') != c2s_pid and alive(d.pid('c2s'))
 
+        # reload reaches every process: each reopens its renamed log and
+        # c2s takes its changed limits.
+        for name in ('router', 'sm', 'c2s'):
+            os.rename(d.log_path(name), d.log_path(name) + '.old')
+        d.sections['c2s']['max_stanza_bytes'] = '100K'
+        d.write_config()
+        out = d.ctl('reload').stdout
+        for name in ('router', 'sm', 'c2s'):
+            assert '%s: reloaded (pid %d)' % (name, d.pid(name)) in out, out
+            d.wait_log(name, 'reloaded log level')
+        d.wait_log('c2s', 'reloaded limits: max_stanza_bytes 102400')
+
         assert d.ctl('stop', 'nonesuch', check=False).returncode == 2
     finally:
         pids = [d.pid(n) for n in ('router', 'sm', 'c2s')]
