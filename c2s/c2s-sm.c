@@ -377,6 +377,7 @@ static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
 	c2s_rewrite_ns(copy, STREAM_NS_COMPONENT, STREAM_NS_CLIENT);
 	c2s_rewrite_ns(copy, STREAM_NS_SERVER, STREAM_NS_CLIENT);
 	size_t n = c2s_client_send_stanza(c, copy);
+	c2s->count.stanzas_out++;
 	c2s_flow_delivered(c, stanza_get_attr(copy, "from"), n);
 	stanza_unref(&copy);
 }
@@ -405,6 +406,7 @@ static void c2s_sm_on_bounce(struct c2s *c2s, const struct stanza *st)
 	}
 	struct stanza *copy = stanza_copy(inner);
 	stanza_rename_ns(copy, inner->ns, STREAM_NS_CLIENT);
+	c2s->count.bounces++;
 	c2s_client_error(c, copy, etype != NULL ? etype : "cancel",
 			 cond != NULL ? cond->name : "service-unavailable", NULL);
 	stanza_unref(&copy);

@@ -24,7 +24,8 @@
  * login tables), c2s-bind.c (resource binding, legacy session), c2s-stanza.c
  * (stanzas of an established session), c2s-sm.c (the link to sm),
  * c2s-register.c (in-band registration before login, relayed to sm),
- * c2s-flow.c (when to stop and resume reading a client).
+ * c2s-flow.c (when to stop and resume reading a client), c2s-metrics.c
+ * (Prometheus metrics).
  */
 #ifndef JUNCTION_C2S_H
 #define JUNCTION_C2S_H
@@ -195,7 +196,19 @@ struct c2s {
 	 * same across restarts and across c2s instances. */
 	unsigned char sasl_secret[SCRAM_MAX_KEY];
 	bool stopping;
+	/* Prometheus metrics (c2s-metrics.c); NULL when off. */
+	struct metrics *metrics;
+	struct {
+		uint64_t stanzas_in;   /* from clients with a session */
+		uint64_t stanzas_out;  /* delivered to clients */
+		uint64_t bounces;      /* errors for stanzas that could not reach sm */
+		uint64_t logins_ok, logins_failed; /* SASL attempts */
+	} count;
 };
+
+/* c2s-metrics.c */
+void c2s_metrics_start(struct c2s *c2s);
+void c2s_metrics_stop(struct c2s *c2s);
 
 /* c2s-client.c */
 int c2s_start(struct c2s *c2s, char *err, size_t errlen);

@@ -24,6 +24,19 @@ const struct config_key config_schema[] = {
 	 "least severe level that is logged, unless a process section overrides it"},
 	{"junction", "syslog", CONFIG_BOOL, "no", false, "all",
 	 "also send log lines to syslog (facility daemon), besides stderr"},
+	{"junction", "log_file", CONFIG_PATH, NULL, false, "all",
+	 "append log lines (and all else written to stderr) to this file instead of stderr; %n "
+	 "is replaced by the process name; reopened on SIGHUP (junctionctl reload)"},
+	{"junction", "run_dir", CONFIG_PATH, NULL, false, "all",
+	 "directory for pid files (junction-NAME.pid); default data_dir"},
+	{"junction", "supervisor", CONFIG_STRING, "auto", false, "junctionctl",
+	 "what junctionctl start/stop/restart drive: systemd, supervisord, none (junctionctl "
+	 "runs the daemons itself) or auto (detect)"},
+	{"junction", "supervisord_conf", CONFIG_PATH, NULL, false, "junctionctl",
+	 "supervisord configuration file passed to supervisorctl -c (supervisor = supervisord)"},
+	{"junction", "metrics", CONFIG_HOSTPORT, NULL, false, "all",
+	 "HOST:PORT of the Prometheus metrics of the router; each other process listens at a "
+	 "fixed offset from PORT (docs/operations.md); off when unset"},
 
 	/* [router]: the process every other process and component connects to. */
 	{"router", "listen", CONFIG_HOSTPORT, "127.0.0.1:5347", false, "all",

@@ -37,6 +37,7 @@ void sm_bounce(struct sm *sm, const struct stanza *st, const char *type, const c
 	if (t != NULL && (strcmp(t, "error") == 0 ||
 			  (strcmp(st->name, "iq") == 0 && strcmp(t, "result") == 0)))
 		return;
+	sm->count.bounces++;
 	struct stanza *reply = stanza_error_reply(st, type, condition, NULL);
 	sm_send(sm, reply);
 	stanza_unref(&reply);
@@ -84,7 +85,9 @@ void sm_store_offline(struct sm *sm, const char *bare, const struct stanza *st)
 	stanza_serialize(st, STREAM_NS_COMPONENT, &b);
 	int r = store_offline_push(sm->store, bare, b.data, b.len, SM_OFFLINE_MAX);
 	buf_free(&b);
-	if (r == STORE_ERR_FULL) {
+	if (r == STORE_OK) {
+		sm->count.offline_stored++;
+	} else if (r == STORE_ERR_FULL) {
 		sm_bounce(sm, st, "wait", "resource-constraint");
 	} else if (r != STORE_OK) {
 		JLOG_ERROR(0, "offline storage for %s failed: %s", bare, store_error(sm->store));

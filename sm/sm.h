@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "peers.h"
 #include "store.h"
 
@@ -94,7 +95,18 @@ struct sm {
 	struct sm_adhoc_session *adhoc; /* ad-hoc command sessions in progress (sm-adhoc.c) */
 	struct sm_blocking_set *blocking; /* accounts that may block anyone (sm-blocking.c) */
 	uv_signal_t sig_term, sig_int, sig_hup;
+	/* Prometheus metrics (sm-metrics.c); NULL when off. */
+	struct metrics *metrics;
+	struct {
+		uint64_t bounces;        /* stanzas answered with an error */
+		uint64_t offline_stored; /* messages stored for later */
+	} count;
+	struct metrics_histogram store_seconds;
 };
+
+/* sm-metrics.c */
+void sm_metrics_start(struct sm *sm);
+void sm_metrics_stop(struct sm *sm);
 
 /* sm-session.c */
 struct sm_session *sm_session_find(struct sm *sm, const char *full);
