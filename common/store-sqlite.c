@@ -77,6 +77,12 @@ static const char *const store_sqlite_migrations[] = {
 	"	stanza BLOB NOT NULL\n"
 	");\n"
 	"CREATE INDEX offline_by_account ON offline (account, id);\n",
+	/* XEP-0191 blocklists (store-sqlite-block.c) */
+	"CREATE TABLE blocklist (\n"
+	"	account TEXT NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"
+	"	item TEXT NOT NULL,\n"
+	"	PRIMARY KEY (account, item)\n"
+	");\n",
 	/* vcard-temp, private XML storage, last activity (store-sqlite-account.c) */
 	"CREATE TABLE vcards (\n"
 	"	account TEXT PRIMARY KEY NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"

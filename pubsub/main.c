@@ -65,11 +65,19 @@ static void pubsub_on_signal(uv_signal_t *sig, int signum)
 	struct pubsub *ps = sig->data;
 
 	if (signum == SIGHUP) {
-		process_reload_log_level(ps->config, "pubsub");
+		struct config *fresh = process_reload(ps->config, "pubsub");
+		if (fresh != NULL) {
+			ps->relation_cache_ms =
+				config_get_duration_ms(fresh, "pubsub", "roster_cache");
+			JLOG_INFO(0, "reloaded roster_cache (%llums)",
+				  (unsigned long long)ps->relation_cache_ms);
+		}
+		config_free(&fresh);
 		return;
 	}
 
 	JLOG_INFO(0, "shutting down");
+	pubsub_metrics_stop(ps);
 	component_stop(&ps->component);
 	pubsub_relation_stop(ps);
 	uv_close((uv_handle_t *)&ps->sig_term, NULL);
@@ -148,6 +156,7 @@ int main(int argc, char **argv)
 	conn_loop_init(ps.loop);
 	component_start(ps.loop, &o, &pubsub_component_callbacks, &ps, &ps.component);
 	pubsub_relation_init(&ps);
+	pubsub_metrics_start(&ps);
 	uv_signal_init(ps.loop, &ps.sig_term);
 	uv_signal_init(ps.loop, &ps.sig_int);
 	uv_signal_init(ps.loop, &ps.sig_hup);

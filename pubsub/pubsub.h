@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "metrics.h"
 #include "pubsub-store.h"
 
 #define PUBSUB_NS "http://jabber.org/protocol/pubsub"
@@ -67,6 +68,9 @@ struct pubsub {
 	uv_timer_t relation_timer;
 	/* pubsub-notify-queue.c */
 	struct pubsub_notice *notices;
+	/* pubsub-metrics.c; metrics NULL when off */
+	struct metrics *metrics;
+	struct metrics_histogram store_seconds;
 };
 
 /* The owner's roster item for a JID, as sm told it. */
@@ -223,5 +227,9 @@ void pubsub_publish_send_last(struct pubsub *ps, const struct pubsub_node *node,
 
 /* pubsub-items.c */
 void pubsub_items(struct pubsub_req *req, const struct stanza *items, const struct stanza *set);
+
+/* pubsub-metrics.c */
+void pubsub_metrics_start(struct pubsub *ps);
+void pubsub_metrics_stop(struct pubsub *ps);
 
 #endif

@@ -130,6 +130,7 @@ static void sm_on_signal(uv_signal_t *sig, int signum)
 		return;
 	}
 	JLOG_INFO(0, "shutting down");
+	sm_metrics_stop(sm);
 	sm_offline_acks_run(sm);
 	component_stop(&sm->component);
 	store_detach_loop(sm->store);
@@ -180,6 +181,7 @@ int main(int argc, char **argv)
 	uv_timer_init(sm.loop, &sm.ack_timer);
 	sm.ack_timer.data = &sm;
 	component_start(sm.loop, &o, &sm_component_callbacks, &sm, &sm.component);
+	sm_metrics_start(&sm);
 	uv_signal_init(sm.loop, &sm.sig_term);
 	uv_signal_init(sm.loop, &sm.sig_int);
 	uv_signal_init(sm.loop, &sm.sig_hup);
@@ -194,6 +196,9 @@ int main(int argc, char **argv)
 	uv_run(sm.loop, UV_RUN_DEFAULT);
 	uv_loop_close(sm.loop);
 	sm_session_free_all(&sm);
+	sm_register_free(&sm);
+	sm_adhoc_free(&sm);
+	sm_blocking_free(&sm);
 	sm_peers_free(&sm);
 	free(sm.name);
 	store_close(&sm.store);

@@ -37,6 +37,7 @@ void sm_bounce(struct sm *sm, const struct stanza *st, const char *type, const c
 	if (t != NULL && (strcmp(t, "error") == 0 ||
 			  (strcmp(st->name, "iq") == 0 && strcmp(t, "result") == 0)))
 		return;
+	sm->count.bounces++;
 	struct stanza *reply = stanza_error_reply(st, type, condition, NULL);
 	sm_send(sm, reply);
 	stanza_unref(&reply);
@@ -84,7 +85,9 @@ void sm_store_offline(struct sm *sm, const char *bare, const struct stanza *st)
 	stanza_serialize(st, STREAM_NS_COMPONENT, &b);
 	int r = store_offline_push(sm->store, bare, b.data, b.len, SM_OFFLINE_MAX);
 	buf_free(&b);
-	if (r == STORE_ERR_FULL) {
+	if (r == STORE_OK) {
+		sm->count.offline_stored++;
+	} else if (r == STORE_ERR_FULL) {
 		sm_bounce(sm, st, "wait", "resource-constraint");
 	} else if (r != STORE_OK) {
 		JLOG_ERROR(0, "offline storage for %s failed: %s", bare, store_error(sm->store));
@@ -136,6 +139,9 @@ void sm_deliver(struct sm *sm, struct stanza *st)
 	char *full = jid_full_string(&jid);
 	bool is_iq = strcmp(st->name, "iq") == 0;
 	bool request = is_iq && (sm_type_is(st, "get") || sm_type_is(st, "set"));
+
+	if (sm_blocking_check(sm, st, bare, jid.node != NULL))
+		goto out;
 
 	if (jid.node == NULL || jid.resource == NULL) {
 		/* The server itself or an account's bare JID. */
@@ -270,5 +276,7 @@ void sm_from_client(struct sm *sm, struct sm_session *session, struct stanza *st
 	 * were addressed to the sender's bare JID. */
 	if (stanza_get_attr(st, "to") == NULL)
 		stanza_set_attr(st, "to", session->bare);
+	else if (sm_blocking_outbound(sm, session, st))
+		return;
 	sm_deliver(sm, st);
 }

@@ -202,6 +202,10 @@ void sm_presence_outbound(struct sm *sm, struct sm_session *session, struct stan
 		return;
 	}
 	char *contact = jid_bare_string(&jid);
+	if (sm_blocking_blocks(sm, session->bare, to)) {
+		sm_blocking_refuse(sm, session, st); /* XEP-0191 3.6 */
+		goto out;
+	}
 	if (sm_is_type(st, "subscribe")) {
 		sm_presence_update(sm, session->bare, contact, true, sm_change_ask);
 	} else if (sm_is_type(st, "subscribed")) {
@@ -300,8 +304,11 @@ static void sm_presence_to_subscribers(struct sm *sm, struct sm_session *session
 	struct store_roster roster = {0};
 
 	if (store_roster_get(sm->store, session->bare, &roster) == STORE_OK) {
+		bool blocks = sm_blocking_any(sm, session->bare); /* one query, not one per item */
 		for (size_t i = 0; i < roster.n_items; i++) {
 			const struct store_roster_item *it = &roster.items[i];
+			if (blocks && sm_blocking_blocks(sm, session->bare, it->jid))
+				continue; /* XEP-0191: nothing to or from the blocked */
 			if (it->subscription & STORE_SUB_FROM) {
 				struct stanza *p = stanza_copy(st);
 				stanza_set_attr(p, "from", session->full);
