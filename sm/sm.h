@@ -14,7 +14,8 @@
  * stanzas addressed to users, offline storage), sm-roster.c (roster
  * management), sm-presence.c (subscriptions, broadcast, probes), sm-iq.c
  * (the server's own iq: credentials for c2s, ping, disco), sm-peers.c
- * (which names are Junction's own, from the router's watch events).
+ * (which names are Junction's own, from the router's watch events),
+ * sm-pep.c (PEP: relaying to junction-pubsub, presence and caps notices).
  */
 #ifndef JUNCTION_SM_H
 #define JUNCTION_SM_H
@@ -31,6 +32,7 @@
 #define SM_NS_SESSION "urn:junction:session:1"
 #define SM_NS_EXT "urn:junction:component:1"
 #define SM_NS_ROSTER "jabber:iq:roster"
+#define SM_NS_PEP "urn:junction:pep:1"
 /* Offline messages kept per account before new ones bounce
  * (resource-constraint). */
 #define SM_OFFLINE_MAX 500
@@ -80,6 +82,7 @@ struct sm {
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
+	struct sm_pep *pep; /* sm-pep.c */
 };
 
 /* sm-session.c */
@@ -135,6 +138,29 @@ struct stanza *sm_iq_result(const struct stanza *iq);
 /* An iq to the server or to a user's bare JID that sm answers itself.
  * Returns false when it is not one sm handles. */
 bool sm_iq_handle(struct sm *sm, struct stanza *iq);
+
+/* sm-pep.c (docs/components.md section 8) */
+void sm_pep_init(struct sm *sm);
+void sm_pep_free(struct sm *sm);
+/* An iq to the account bare (a bare JID): true when relayed to pubsub
+ * (pubsub requests, answers to pubsub's caps questions). */
+bool sm_pep_iq(struct sm *sm, const char *bare, struct stanza *iq);
+/* disco#items of the account, or disco#info of one of its nodes, asked
+ * by someone who may see the account: true when relayed to pubsub. */
+bool sm_pep_disco(struct sm *sm, const char *bare, struct stanza *iq, struct stanza *q);
+/* Add PEP's identity and features to the account's disco#info query. */
+void sm_pep_disco_info(const struct sm *sm, struct stanza *query);
+/* A message from pubsub in the PEP envelope (or our own bounced back). */
+void sm_pep_from_pubsub(struct sm *sm, struct stanza *msg);
+/* Available or unavailable presence from `from` (a full JID) reaching
+ * the account service: tells pubsub when it matters. */
+void sm_pep_presence(struct sm *sm, const char *service, const char *from,
+		     const struct stanza *presence);
+/* A trusted stream bound name: when it is pubsub, replay the notices. */
+void sm_pep_peer_bound(struct sm *sm, const char *name);
+/* Hook for account removal (issue 8): pubsub deletes the account's PEP
+ * nodes and forgets its contacts. */
+void sm_pep_account_deleted(struct sm *sm, const char *bare);
 
 /* sm-peers.c */
 void sm_peers_event(struct sm *sm, struct stanza *presence);
