@@ -6,7 +6,7 @@
  * with its caps node, ver and hash, or unavailable (pubsub-pep.c). A ver
  * not seen before is resolved once by disco#info to that contact, sent
  * from the account through sm; a sha-1 ver is checked against the answer
- * (XEP-0115 section 5) and one that does not match is kept with no
+ * (pubsub-caps-ver.c) and one that does not match is kept with no
  * features, so nobody can poison another client's ver. ver -> features
  * stays for the life of the process.
  *
@@ -21,15 +21,13 @@
 #include <string.h>
 
 #include "buf.h"
-#include "digest.h"
 #include "jid.h"
 #include "log.h"
+#include "pubsub-caps-ver.h"
 #include "pubsub.h"
-#include "scram.h"
 #include "stanza.h"
 #include "stream.h"
 
-#define PUBSUB_NS_CAPS_DATA "jabber:x:data"
 /* An unanswered question is asked again (of the next contact with that
  * ver) after this long. */
 #define PUBSUB_CAPS_TIMEOUT_MS 10000
@@ -56,20 +54,13 @@ struct pubsub_caps_contact {
 	bool send_last; /* last items are due once its features are known */
 };
 
-static void pubsub_caps_strs_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void pubsub_caps_ver_free(struct pubsub_caps_ver *v)
 {
 	free(v->key);
 	free(v->hash);
 	free(v->asked);
 	free(v->asked_for);
-	pubsub_caps_strs_free(v->features, v->n_features);
+	pubsub_caps_ver_strs_free(v->features, v->n_features);
 	free(v);
 }
 
@@ -280,140 +271,6 @@ void pubsub_caps_presence(struct pubsub *ps, const char *service, const struct s
 	}
 }
 
-static int pubsub_caps_strcmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The values of a form field, sorted. */
-static char **pubsub_caps_values(const struct stanza *field, size_t *n_r)
-{
-	char **v = NULL;
-	size_t n = 0;
-
-	for (size_t i = 0; i < field->n_children; i++) {
-		const struct stanza *e = field->children[i].element;
-		if (e == NULL || strcmp(e->name, "value") != 0)
-			continue;
-		v = xrealloc(v, (n + 1) * sizeof(*v));
-		v[n++] = stanza_text(e);
-	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), pubsub_caps_strcmp);
-	*n_r = n;
-	return v;
-}
-
-/* One extended-information form's part of S (XEP-0115 5.1 step 7):
- * FORM_TYPE, then each field by var with its sorted values. Sorted by
- * FORM_TYPE with the other forms afterwards. */
-static char *pubsub_caps_form_string(const struct stanza *x)
-{
-	struct buf out = {0}, type = {0};
-	char **fields = NULL;
-	size_t n_fields = 0;
-
-	for (size_t i = 0; i < x->n_children; i++) {
-		const struct stanza *f = x->children[i].element;
-		const char *var = f != NULL ? stanza_get_attr(f, "var") : NULL;
-		struct buf one = {0};
-		char **values;
-		size_t n;
-		if (var == NULL || strcmp(f->name, "field") != 0)
-			continue;
-		values = pubsub_caps_values(f, &n);
-		if (strcmp(var, "FORM_TYPE") == 0) {
-			buf_printf(&type, "%s<", n > 0 ? values[0] : "");
-		} else {
-			buf_printf(&one, "%s<", var);
-			for (size_t j = 0; j < n; j++)
-				buf_printf(&one, "%s<", values[j]);
-			fields = xrealloc(fields, (n_fields + 1) * sizeof(*fields));
-			fields[n_fields++] = buf_steal(&one);
-		}
-		pubsub_caps_strs_free(values, n);
-		buf_free(&one);
-	}
-	if (n_fields > 1)
-		qsort(fields, n_fields, sizeof(*fields), pubsub_caps_strcmp);
-	buf_printf(&out, "%s", type.data != NULL ? type.data : "");
-	for (size_t i = 0; i < n_fields; i++)
-		buf_printf(&out, "%s", fields[i]);
-	pubsub_caps_strs_free(fields, n_fields);
-	buf_free(&type);
-	return buf_steal(&out);
-}
-
-/* The XEP-0115 verification string S's parts of query, each list sorted
- * (identities, features, forms), and the features alone in *features_r. */
-static char *pubsub_caps_string(const struct stanza *query, char ***features_r, size_t *n_r)
-{
-	char **ids = NULL, **feats = NULL, **forms = NULL;
-	size_t n_ids = 0, n_feats = 0, n_forms = 0;
-	struct buf s = {0};
-
-	for (size_t i = 0; i < query->n_children; i++) {
-		const struct stanza *e = query->children[i].element;
-		struct buf one = {0};
-		if (e == NULL)
-			continue;
-		if (strcmp(e->name, "identity") == 0) {
-			const char *lang = stanza_get_attr(e, "xml:lang");
-			const char *name = stanza_get_attr(e, "name");
-			buf_printf(&one, "%s/%s/%s/%s<",
-				   stanza_get_attr(e, "category") ? stanza_get_attr(e, "category") : "",
-				   stanza_get_attr(e, "type") ? stanza_get_attr(e, "type") : "",
-				   lang != NULL ? lang : "", name != NULL ? name : "");
-			ids = xrealloc(ids, (n_ids + 1) * sizeof(*ids));
-			ids[n_ids++] = buf_steal(&one);
-		} else if (strcmp(e->name, "feature") == 0 && stanza_get_attr(e, "var") != NULL) {
-			feats = xrealloc(feats, (n_feats + 1) * sizeof(*feats));
-			feats[n_feats++] = xstrdup(stanza_get_attr(e, "var"));
-		} else if (strcmp(e->name, "x") == 0 && strcmp(e->ns, PUBSUB_NS_CAPS_DATA) == 0) {
-			forms = xrealloc(forms, (n_forms + 1) * sizeof(*forms));
-			forms[n_forms++] = pubsub_caps_form_string(e);
-		}
-		buf_free(&one);
-	}
-	if (n_ids > 1)
-		qsort(ids, n_ids, sizeof(*ids), pubsub_caps_strcmp);
-	if (n_feats > 1)
-		qsort(feats, n_feats, sizeof(*feats), pubsub_caps_strcmp);
-	if (n_forms > 1)
-		qsort(forms, n_forms, sizeof(*forms), pubsub_caps_strcmp);
-	for (size_t i = 0; i < n_ids; i++)
-		buf_printf(&s, "%s", ids[i]);
-	for (size_t i = 0; i < n_feats; i++)
-		buf_printf(&s, "%s<", feats[i]);
-	for (size_t i = 0; i < n_forms; i++)
-		buf_printf(&s, "%s", forms[i]);
-	pubsub_caps_strs_free(ids, n_ids);
-	pubsub_caps_strs_free(forms, n_forms);
-	*features_r = feats;
-	*n_r = n_feats;
-	return buf_steal(&s);
-}
-
-/* base64(SHA-1(s)) == ver? */
-static bool pubsub_caps_verify(const char *s, const char *ver)
-{
-	char hex[DIGEST_SHA1_HEX_LEN + 1];
-	unsigned char md[DIGEST_SHA1_HEX_LEN / 2];
-	char *b64;
-	bool ok;
-
-	digest_sha1_hex2(s, "", hex);
-	for (size_t i = 0; i < sizeof(md); i++) {
-		unsigned int byte;
-		sscanf(hex + 2 * i, "%2x", &byte);
-		md[i] = (unsigned char)byte;
-	}
-	b64 = scram_base64_encode(md, sizeof(md));
-	ok = strcmp(b64, ver) == 0;
-	free(b64);
-	return ok;
-}
-
 bool pubsub_caps_answer(struct pubsub *ps, const char *service, const struct stanza *iq)
 {
 	const char *id = stanza_get_attr(iq, "id"), *type = stanza_get_attr(iq, "type");
@@ -439,11 +296,11 @@ bool pubsub_caps_answer(struct pubsub *ps, const char *service, const struct sta
 	}
 	v->resolved = true;
 	{
-		char *s = pubsub_caps_string(q, &v->features, &v->n_features);
-		if (v->hash != NULL && !pubsub_caps_verify(s, v->key)) {
+		char *s = pubsub_caps_ver_string(q, &v->features, &v->n_features);
+		if (v->hash != NULL && !pubsub_caps_ver_check(s, v->key)) {
 			JLOG_INFO(0, "caps ver %s of %s does not match its disco#info: ignored", v->key,
 				  v->asked);
-			pubsub_caps_strs_free(v->features, v->n_features);
+			pubsub_caps_ver_strs_free(v->features, v->n_features);
 			v->features = NULL;
 			v->n_features = 0;
 		}

@@ -23,6 +23,8 @@ _spec = importlib.util.spec_from_file_location('access_models',
 A = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(A)
 
+from junction_helpers import connect_component  # noqa: E402
+
 pytestmark = pytest.mark.skipif(not os.access(P.PUBSUB_BIN, os.X_OK), reason='junction-pubsub not built')
 NS, NS_OWNER, NS_EVENT = P.NS, P.NS_OWNER, P.NS_EVENT
 NS_INFO = 'http://jabber.org/protocol/disco#info'
@@ -203,3 +205,111 @@ def test_pep_caps_notifications_access_and_restart(router):
         asyncio.run(after())
     finally:
         d.stop()
+
+
+@pytest.mark.timeout(180)
+def test_envelope_is_only_junctions_and_account_deletion_hook(router):
+    """Only Junction's own streams speak for an account: a client's forged
+    envelope is ignored. The account-removal hook (an envelope with
+    <delete/>, what sm_pep_account_deleted() sends) deletes the account's
+    PEP nodes. Without pubsub, sm answers as if PEP did not exist."""
+    d = P.start(router)
+    try:
+        async def main():
+            j = await login(d, 'juliet', interests=(TUNE,))
+            rm = await login(d, 'romeo')
+            await P.expect(await publish(j, TUNE, 't1', tune('one')))
+            forged = ("<message xmlns='jabber:client' to='%s'><pep xmlns='urn:junction:pep:1' "
+                      "service='%s'><delete/></pep></message>" % (P.SERVICE, JULIET))
+            rm.send_raw(forged)
+            j.send_raw(forged)
+            await asyncio.sleep(1.0)
+            el = await P.expect(await P.call(j['xep_0060'].get_items(JULIET, TUNE)))
+            assert [i.get('id') for i in el.find('{%s}pubsub/{%s}items' % (NS, NS))] == ['t1']
+
+            hook = connect_component(d.r, 'hook.localhost')  # trusted: [router] secret
+            hook.send("<message from='localhost' to='%s'><pep xmlns='urn:junction:pep:1' "
+                      "service='%s'><delete/></pep></message>" % (P.SERVICE, JULIET))
+            await asyncio.sleep(1.0)
+            hook.close()
+            await P.expect(await P.call(j['xep_0060'].get_items(JULIET, TUNE)),
+                           'cancel', 'item-not-found')
+            assert 'deleted the PEP nodes of juliet@localhost' in d.pubsub.text()
+
+            d.pubsub.stop()
+            await asyncio.sleep(0.5)
+            await P.expect(await publish(j, TUNE, 't2', tune('two')), 'cancel', 'service-unavailable')
+            el = await P.expect(await P.ask(j, 'get', "<query xmlns='%s'/>" % NS_INFO, to=JULIET))
+            q = el.find('{%s}query' % NS_INFO)
+            assert 'pep' not in [i.get('type') for i in q.findall('{%s}identity' % NS_INFO)]
+            el = await P.expect(await P.ask(j, 'get', "<query xmlns='%s'/>" % NS_ITEMS, to=JULIET))
+            assert [i.get('jid') for i in el.find('{%s}query' % NS_ITEMS)] == ['juliet@localhost/home']
+            await P.logout_all(d)
+
+        asyncio.run(main())
+    finally:
+        d.stop()
+
+
+@pytest.mark.timeout(120)
+def test_schema_1_database_is_upgraded(router):
+    """A pubsub.db written before PEP (schema 1: node names global) is
+    migrated: its nodes, items and publish order stay the pubsub domain's,
+    and an account may use the same node name for PEP."""
+    import sqlite3
+    r = router()
+    data_dir = os.path.join(r.workdir, 'data')
+    os.makedirs(data_dir, exist_ok=True)
+    db = sqlite3.connect(os.path.join(data_dir, 'pubsub.db'))
+    db.executescript(SCHEMA_1)
+    db.executescript("""
+        INSERT INTO schema_version VALUES (1);
+        INSERT INTO nodes (name, creator, created) VALUES ('%s', 'juliet@localhost', 0);
+        INSERT INTO affiliations VALUES (1, 'juliet@localhost', 'owner');
+        INSERT INTO items (node, id, publisher, published, payload)
+            VALUES (1, 'old1', 'juliet@localhost', 0, NULL), (1, 'old2', 'juliet@localhost', 0, NULL);
+    """ % TUNE)
+    db.commit()
+    db.close()
+    d = P.Deployment(r, {})
+    try:
+        async def main():
+            j = await login(d, 'juliet')
+            el = await P.expect(await P.call(j['xep_0060'].get_items(P.SERVICE, TUNE)))
+            assert [i.get('id') for i in el.find('{%s}pubsub/{%s}items' % (NS, NS))] == ['old1', 'old2']
+            await P.expect(await P.call(j['xep_0060'].publish(P.SERVICE, TUNE, id='new',
+                                                              payload=tune('n'))))
+            el = await P.expect(await P.call(j['xep_0060'].get_items(P.SERVICE, TUNE)))
+            assert [i.get('id') for i in el.find('{%s}pubsub/{%s}items' % (NS, NS))][-1] == 'new'
+            await P.expect(await publish(j, TUNE, 'mine', tune('pep')))
+            el = await P.expect(await P.call(j['xep_0060'].get_items(JULIET, TUNE)))
+            assert [i.get('id') for i in el.find('{%s}pubsub/{%s}items' % (NS, NS))] == ['mine']
+            await P.logout_all(d)
+
+        asyncio.run(main())
+    finally:
+        d.stop()
+
+
+# pubsub/pubsub-store.c's first schema step, as released (before PEP).
+SCHEMA_1 = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE nodes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, creator TEXT NOT NULL,
+    created INTEGER NOT NULL);
+CREATE TABLE node_config (node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+    var TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (node, var));
+CREATE TABLE affiliations (node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+    jid TEXT NOT NULL, affiliation TEXT NOT NULL CHECK (affiliation IN
+    ('owner', 'publisher', 'publish-only', 'member', 'outcast')), PRIMARY KEY (node, jid));
+CREATE INDEX affiliations_by_jid ON affiliations (jid);
+CREATE TABLE subscriptions (seq INTEGER PRIMARY KEY,
+    node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE, jid TEXT NOT NULL,
+    bare TEXT NOT NULL, subid TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'unconfigured', 'subscribed')),
+    deliver INTEGER NOT NULL CHECK (deliver IN (0, 1)), UNIQUE (node, jid));
+CREATE INDEX subscriptions_by_bare ON subscriptions (bare);
+CREATE TABLE items (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE, id TEXT NOT NULL,
+    publisher TEXT NOT NULL, published INTEGER NOT NULL, payload TEXT, UNIQUE (node, id));
+CREATE INDEX items_by_node ON items (node, seq);
+"""
