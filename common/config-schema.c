@@ -69,7 +69,7 @@ const struct config_key config_schema[] = {
 	 "overrides [junction] log_level for c2s"},
 
 	/* [pubsub]: the publish-subscribe service (XEP-0060). */
-	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub",
+	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub, sm",
 	 "the service's domain, bound at the router; default pubsub.FIRST-DOMAIN"},
 	{"pubsub", "create_nodes", CONFIG_LIST, "users", false, "pubsub",
 	 "who may create nodes: users (accounts of [junction] domains), anyone, bare JIDs or "
