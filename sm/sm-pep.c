@@ -50,11 +50,13 @@ struct sm_pep {
 
 /* The PEP features an account offers (XEP-0163 section 9, XEP-0060 10). */
 static const char *const sm_pep_features[] = {
-	"access-presence", "auto-create",    "auto-subscribe",   "config-node",
-	"create-nodes",    "delete-items",   "delete-nodes",     "filtered-notifications",
-	"last-published",  "persistent-items", "publish",        "publish-options",
-	"purge-nodes",     "retract-items",  "retrieve-items",   "subscribe",
-	NULL,
+	"access-authorize", "access-open",     "access-presence",  "access-roster",
+	"access-whitelist", "auto-create",     "auto-subscribe",   "config-node",
+	"create-and-configure", "create-nodes", "delete-items",    "delete-nodes",
+	"filtered-notifications", "item-ids",  "last-published",   "multi-items",
+	"persistent-items", "publish",         "publish-options",  "purge-nodes",
+	"retract-items",    "retrieve-affiliations", "retrieve-items", "retrieve-subscriptions",
+	"rsm",              "subscribe",       NULL,
 };
 
 void sm_pep_init(struct sm *sm)
