@@ -34,7 +34,8 @@ char *pubsub_access_model_owner(struct pubsub *ps, const struct pubsub_node *nod
 	char *owner = NULL;
 	size_t n;
 
-	if (pubsub_store_affiliations(ps->store, pubsub_service(ps), node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
+	if (pubsub_store_affiliations(ps->store, pubsub_service(ps),
+				      node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
 		JLOG_ERROR(0, "owners of %s: %s", node->name, pubsub_store_error(ps->store));
 		return NULL;
 	}
@@ -160,7 +161,8 @@ bool pubsub_access_may_publish(struct pubsub_req *req, const struct pubsub_node 
 	case PUBSUB_PUBLISH_PUBLISHERS:
 		return false;
 	case PUBSUB_PUBLISH_SUBSCRIBERS:
-		if (pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps), node->id, req->bare, &subs, &n) !=
+		if (pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+					       node->id, req->bare, &subs, &n) !=
 		    PUBSUB_STORE_OK)
 			return false;
 		for (size_t i = 0; i < n; i++)

@@ -13,6 +13,9 @@
 #include "scram.h"
 #include "stanza.h"
 
+/* xml:lang as the parser names it (namespace URI, space, local name). */
+#define PUBSUB_CAPS_VER_XML_LANG "http://www.w3.org/XML/1998/namespace lang"
+
 void pubsub_caps_ver_strs_free(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -96,7 +99,7 @@ char *pubsub_caps_ver_string(const struct stanza *query, char ***features_r, siz
 		if (e == NULL)
 			continue;
 		if (strcmp(e->name, "identity") == 0) {
-			const char *lang = stanza_get_attr(e, "http://www.w3.org/XML/1998/namespace lang");
+			const char *lang = stanza_get_attr(e, PUBSUB_CAPS_VER_XML_LANG);
 			const char *name = stanza_get_attr(e, "name");
 			buf_printf(&one, "%s/%s/%s/%s<",
 				   stanza_get_attr(e, "category") ? stanza_get_attr(e, "category") : "",

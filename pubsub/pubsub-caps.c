@@ -115,8 +115,14 @@ void pubsub_caps_subscribers(struct pubsub *ps, const struct pubsub_node *node,
 		bool listed = false;
 		if (strcmp(c->service, node->service) != 0 || !pubsub_caps_wants(ps, c, node->name))
 			continue;
-		for (size_t i = 0; i < *n_r && !listed; i++)
-			listed = strcmp((*subs_r)[i].jid, c->jid) == 0;
+		/* An explicit subscription of its full or bare JID already
+		 * reaches this client. */
+		size_t bare_len = strcspn(c->jid, "/");
+		for (size_t i = 0; i < *n_r && !listed; i++) {
+			const char *jid = (*subs_r)[i].jid;
+			listed = strcmp(jid, c->jid) == 0 ||
+				 (strlen(jid) == bare_len && strncmp(jid, c->jid, bare_len) == 0);
+		}
 		if (listed)
 			continue;
 		*subs_r = xrealloc(*subs_r, (*n_r + 1) * sizeof(**subs_r));

@@ -30,7 +30,8 @@ int pubsub_owner_create_node(struct pubsub_req *req, const char *name,
 	}
 	if (pubsub_access_check_config_model(req, config) < 0)
 		return -1;
-	r = pubsub_store_node_create(req->ps->store, pubsub_service(req->ps), name, req->bare, config);
+	r = pubsub_store_node_create(req->ps->store, pubsub_service(req->ps),
+				     name, req->bare, config);
 	if (r == PUBSUB_STORE_CONFLICT) {
 		pubsub_error(req, "cancel", "conflict", NULL, NULL);
 		return -1;
@@ -192,7 +193,8 @@ void pubsub_owner_delete(struct pubsub_req *req, const struct stanza *del)
 	struct pubsub_subscription *subs = NULL;
 	size_t n = 0;
 	if (ev != NULL &&
-	    pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps), node.id, NULL, &subs, &n) != PUBSUB_STORE_OK)
+	    pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+				       node.id, NULL, &subs, &n) != PUBSUB_STORE_OK)
 		n = 0;
 	if (pubsub_store_node_delete(req->ps->store, node.id) != PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "deleting a node");

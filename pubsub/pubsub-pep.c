@@ -45,14 +45,15 @@ static char *pubsub_pep_service(struct pubsub *ps, const struct stanza *msg,
 				const struct stanza *pep)
 {
 	const char *from = stanza_get_attr(msg, "from");
+	const char *named = stanza_get_attr(pep, "service");
 	struct jid sender, account;
 	char *service = NULL;
 
-	if (from == NULL || jid_parse(from, -1, &sender) != JID_OK)
+	if (from == NULL || named == NULL || jid_parse(from, -1, &sender) != JID_OK)
 		return NULL;
 	if (sender.node == NULL && sender.resource == NULL &&
 	    config_is_user_domain(ps->config, sender.domain, strlen(sender.domain)) &&
-	    jid_parse(stanza_get_attr(pep, "service"), -1, &account) == JID_OK) {
+	    jid_parse(named, -1, &account) == JID_OK) {
 		if (account.node != NULL && strcmp(account.domain, sender.domain) == 0)
 			service = jid_bare_string(&account);
 		jid_clear(&account);

@@ -93,7 +93,8 @@ static int pubsub_publish_node(struct pubsub_req *req, const struct stanza *el,
 	pubsub_node_config_clear(&config);
 	if (r < 0)
 		return -1;
-	if (pubsub_store_node_get(req->ps->store, pubsub_service(req->ps), name, node_r) != PUBSUB_STORE_OK) {
+	if (pubsub_store_node_get(req->ps->store, pubsub_service(req->ps),
+				  name, node_r) != PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "loading a new node");
 		return -1;
 	}

@@ -106,7 +106,8 @@ static void pubsub_subscribe_ask_owners(struct pubsub *ps, const struct pubsub_n
 	struct pubsub_affiliation_row *rows;
 	size_t n;
 
-	if (pubsub_store_affiliations(ps->store, pubsub_service(ps), node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
+	if (pubsub_store_affiliations(ps->store, pubsub_service(ps),
+				      node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
 		JLOG_ERROR(0, "owners of %s: %s", node->name, pubsub_store_error(ps->store));
 		return;
 	}

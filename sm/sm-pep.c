@@ -197,16 +197,18 @@ void sm_pep_disco_info(const struct sm *sm, struct stanza *query)
 void sm_pep_from_pubsub(struct sm *sm, struct stanza *msg)
 {
 	const char *from = stanza_get_attr(msg, "from"), *type = stanza_get_attr(msg, "type");
+	const char *to = stanza_get_attr(msg, "to");
 	struct stanza *pep = stanza_child_element(msg, 0);
 	struct stanza *inner = pep != NULL ? stanza_child_element(pep, 0) : NULL;
 	struct stanza *out;
 	struct jid jid;
 
-	if (inner == NULL || from == NULL)
+	if (inner == NULL || from == NULL || to == NULL || strcmp(from, sm->pep->pubsub) != 0)
 		return;
 	if (type != NULL && strcmp(type, "error") == 0) {
-		/* Our envelope came back: pubsub is not there. Answer the
-		 * request it carried, as the account. */
+		/* Our envelope came back (the router bounces it from the
+		 * pubsub name, which nobody else may send from): pubsub is not
+		 * there. Answer the request it carried, as the account. */
 		if (strcmp(inner->name, "iq") == 0) {
 			out = stanza_copy(inner);
 			stanza_rename_ns(out, inner->ns, STREAM_NS_COMPONENT);
@@ -215,8 +217,8 @@ void sm_pep_from_pubsub(struct sm *sm, struct stanza *msg)
 		}
 		return;
 	}
-	if (strcmp(from, sm->pep->pubsub) != 0 || !sm_peers_trusted(sm, from) ||
-	    jid_parse(stanza_get_attr(msg, "to"), -1, &jid) != JID_OK)
+	if (!sm_peers_trusted(sm, from) ||
+	    jid_parse(to, -1, &jid) != JID_OK)
 		return;
 	char *service = jid.node != NULL ? jid_bare_string(&jid) : NULL;
 	jid_clear(&jid);

@@ -162,6 +162,13 @@ def test_pep_caps_notifications_access_and_restart(router):
             nu2 = await login(d, 'nurse', resource='laptop')
             await no_pep_event(nu2, TUNE, wait=0.5)
 
+            # romeo also subscribes explicitly (his bare JID): still one
+            # notification per publish, not one per way of subscribing.
+            await P.expect(await P.call(rm['xep_0060'].subscribe(JULIET, TUNE)))
+            await P.expect(await publish(j, TUNE, 't2b', tune('two-b')))
+            assert await pep_event(rm, TUNE) == (JULIET, ['t2b'])
+            await no_pep_event(rm, TUNE, wait=1.0)
+
             # publish-options as preconditions (XEP-0223 persistent storage).
             opts = publish_options(j, persist_items='true', access_model='whitelist')
             await P.expect(await publish(j, 'storage:bookmarks', 'current',
@@ -190,9 +197,9 @@ def test_pep_caps_notifications_access_and_restart(router):
         async def after():
             j = await login(d, 'juliet', interests=(TUNE,))
             rm = await login(d, 'romeo', interests=(TUNE,))
-            assert await pep_event(rm, TUNE) == (JULIET, ['t2'])
+            assert await pep_event(rm, TUNE) == (JULIET, ['t2b'])
             el = await P.expect(await P.call(j['xep_0060'].get_items(JULIET, TUNE)))
-            assert [i.get('id') for i in el.find('{%s}pubsub/{%s}items' % (NS, NS))] == ['t2']
+            assert [i.get('id') for i in el.find('{%s}pubsub/{%s}items' % (NS, NS))] == ['t2b']
             el = await P.expect(await P.call(j['xep_0060'].get_items(JULIET, 'storage:bookmarks')))
             assert [i.get('id') for i in el.find('{%s}pubsub/{%s}items' % (NS, NS))] == ['current']
             d.pubsub.kill9()
