@@ -25,7 +25,8 @@
  * pubsub-pep.c (XEP-0163: every account's virtual service, reached
  * through sm in the envelope of docs/components.md section 8),
  * pubsub-caps.c (XEP-0115: contacts' presence and caps as sm reports
- * them, their +notify features, implicit subscriptions, last items).
+ * them, their +notify features, implicit subscriptions, last items;
+ * pubsub-caps-ver.c checks a ver against its disco#info).
  *
  * The service being acted for: ps->service is NULL while the pubsub
  * domain is served, and an account's bare JID while its PEP service is
