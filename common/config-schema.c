@@ -91,7 +91,7 @@ const struct config_key config_schema[] = {
 	 "accounts one IP address may create by in-band registration in an hour (0: no limit)"},
 
 	/* [pubsub]: the publish-subscribe service (XEP-0060). */
-	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub",
+	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub, sm",
 	 "the service's domain, bound at the router; default pubsub.FIRST-DOMAIN"},
 	{"pubsub", "create_nodes", CONFIG_LIST, "users", false, "pubsub",
 	 "who may create nodes: users (accounts of [junction] domains), anyone, bare JIDs or "
