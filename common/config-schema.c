@@ -99,7 +99,7 @@ const struct config_key config_schema[] = {
 	 "answer XEP-0092 software version queries to the server (name and version, no OS)"},
 
 	/* [pubsub]: the publish-subscribe service (XEP-0060). */
-	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub",
+	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub, sm",
 	 "the service's domain, bound at the router; default pubsub.FIRST-DOMAIN"},
 	{"pubsub", "create_nodes", CONFIG_LIST, "users", false, "pubsub",
 	 "who may create nodes: users (accounts of [junction] domains), anyone, bare JIDs or "

@@ -90,6 +90,10 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 		}
 		return;
 	}
+	if (strcmp(st->name, "message") == 0 && sm_child_is(st, "pep", SM_NS_PEP)) {
+		sm_pep_from_pubsub(sm, st);
+		return;
+	}
 	if (strcmp(st->name, "iq") == 0 && stanza_count_child_elements(st) == 1 &&
 	    strcmp(stanza_child_element(st, 0)->ns, SM_NS_SESSION) == 0) {
 		if (!sm_iq_handle(sm, st))
@@ -168,6 +172,7 @@ int main(int argc, char **argv)
 		.shared = true,
 		.watch = true,
 	};
+	sm_pep_init(&sm);
 	sm.loop = uv_default_loop();
 	sm.started = uv_hrtime();
 	if (store_attach_loop(sm.store, sm.loop, err, sizeof(err)) < 0) {
@@ -200,6 +205,7 @@ int main(int argc, char **argv)
 	sm_adhoc_free(&sm);
 	sm_blocking_free(&sm);
 	sm_peers_free(&sm);
+	sm_pep_free(&sm);
 	free(sm.name);
 	store_close(&sm.store);
 	process_stop(&sm.config);

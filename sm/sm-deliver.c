@@ -115,6 +115,7 @@ static void sm_deliver_message_bare(struct sm *sm, const char *bare, struct stan
 static void sm_deliver_presence_bare(struct sm *sm, const char *bare, struct stanza *st)
 {
 	if (sm_type_is(st, NULL) || sm_type_is(st, "unavailable")) {
+		sm_pep_presence(sm, bare, stanza_get_attr(st, "from"), st);
 		sm_deliver_best(sm, bare, st, true);
 	} else if (sm_type_is(st, "error")) {
 		sm_deliver_best(sm, bare, st, true);
@@ -146,7 +147,9 @@ void sm_deliver(struct sm *sm, struct stanza *st)
 	if (jid.node == NULL || jid.resource == NULL) {
 		/* The server itself or an account's bare JID. */
 		if (is_iq) {
-			if (request && !sm_iq_handle(sm, st))
+			if (jid.node != NULL && sm_pep_iq(sm, bare, st))
+				; /* relayed to pubsub (sm-pep.c) */
+			else if (request && !sm_iq_handle(sm, st))
 				sm_bounce(sm, st, "cancel", "service-unavailable");
 		} else if (jid.node != NULL && strcmp(st->name, "message") == 0) {
 			sm_deliver_message_bare(sm, bare, st);

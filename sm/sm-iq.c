@@ -141,6 +141,8 @@ static void sm_iq_disco_info(struct sm *sm, struct stanza *iq, bool account)
 		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", features[i]);
 	if (!account && config_get_bool(sm->config, "sm", "registration"))
 		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", SM_NS_REGISTER);
+	if (account)
+		sm_pep_disco_info(sm, q);
 	if (!account && sm_info_version_enabled(sm))
 		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", SM_NS_VERSION);
 	sm_send(sm, res);
@@ -238,6 +240,8 @@ static bool sm_iq_public(struct sm *sm, struct stanza *iq, struct stanza *q)
 		struct stanza *res = sm_iq_result(iq);
 		sm_send(sm, res);
 		stanza_unref(&res);
+	} else if (bare != NULL && sm_pep_disco(sm, bare, iq, q)) {
+		/* PEP nodes: relayed to pubsub (sm-pep.c) */
 	} else if (stanza_get_attr(q, "node") != NULL) {
 		sm_bounce(sm, iq, "cancel", "item-not-found");
 	} else if (strcmp(q->ns, SM_NS_DISCO_INFO) == 0) {

@@ -357,6 +357,7 @@ void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct sta
 		stanza_set_attr(session->presence, "to", NULL);
 	}
 	sm_presence_to_subscribers(sm, session, st, initial, true);
+	sm_pep_presence(sm, session->bare, session->full, st);
 	if (unavailable)
 		sm_directed_unavailable(sm, session, st);
 	if (initial && session->priority >= 0)
@@ -373,6 +374,7 @@ void sm_presence_session_gone(struct sm *sm, struct sm_session *session)
 	sm_info_logout(sm, session, NULL);
 	/* Its own connection is gone: only contacts and other sessions. */
 	sm_presence_to_subscribers(sm, session, p, false, false);
+	sm_pep_presence(sm, session->bare, session->full, p);
 	sm_directed_unavailable(sm, session, p);
 	stanza_unref(&p);
 }

@@ -112,10 +112,12 @@ int sm_account_remove(struct sm *sm, const char *bare)
 		store_roster_clear(&roster);
 	}
 	int r = store_account_delete(sm->store, bare);
-	if (r == STORE_OK)
+	if (r == STORE_OK) {
 		JLOG_INFO(0, "account %s removed", bare);
-	else
+		sm_pep_account_deleted(sm, bare); /* its PEP nodes, in junction-pubsub */
+	} else {
 		JLOG_ERROR(0, "removing %s: %s", bare, store_error(sm->store));
+	}
 	return r;
 }
 

@@ -17,6 +17,7 @@
  * (which names are Junction's own, from the router's watch events),
  * sm-blocking.c (XEP-0191 and its delivery effects), sm-register.c
  * (XEP-0077, account removal), sm-adhoc.c (XEP-0133 admin commands),
+ * sm-pep.c (PEP: relaying to junction-pubsub, presence and caps notices),
  * sm-vcard.c (XEP-0054 vCards, XEP-0153 avatar hash in presence),
  * sm-private.c (XEP-0049 private XML), sm-info.c (XEP-0092 version,
  * XEP-0202 time, XEP-0012 last activity).
@@ -42,6 +43,7 @@
 #define SM_NS_COMMANDS "http://jabber.org/protocol/commands"
 /* Items one account may block (XEP-0191); more is resource-constraint. */
 #define SM_BLOCKLIST_MAX 1000
+#define SM_NS_PEP "urn:junction:pep:1"
 #define SM_NS_VCARD "vcard-temp"
 #define SM_NS_PRIVATE "jabber:iq:private"
 #define SM_NS_VERSION "jabber:iq:version"
@@ -110,6 +112,7 @@ struct sm {
 		uint64_t offline_stored; /* messages stored for later */
 	} count;
 	struct metrics_histogram store_seconds;
+	struct sm_pep *pep; /* sm-pep.c */
 	uint64_t started; /* uv_hrtime() at start, for XEP-0012 uptime */
 };
 
@@ -250,6 +253,28 @@ void sm_adhoc_command(struct sm *sm, struct stanza *iq, struct stanza *cmd);
 void sm_adhoc_items(struct sm *sm, struct stanza *iq);
 bool sm_adhoc_is_admin(struct sm *sm, const char *from);
 void sm_adhoc_free(struct sm *sm);
+/* sm-pep.c (docs/components.md section 8) */
+void sm_pep_init(struct sm *sm);
+void sm_pep_free(struct sm *sm);
+/* An iq to the account bare (a bare JID): true when relayed to pubsub
+ * (pubsub requests, answers to pubsub's caps questions). */
+bool sm_pep_iq(struct sm *sm, const char *bare, struct stanza *iq);
+/* disco#items of the account, or disco#info of one of its nodes, asked
+ * by someone who may see the account: true when relayed to pubsub. */
+bool sm_pep_disco(struct sm *sm, const char *bare, struct stanza *iq, struct stanza *q);
+/* Add PEP's identity and features to the account's disco#info query. */
+void sm_pep_disco_info(const struct sm *sm, struct stanza *query);
+/* A message from pubsub in the PEP envelope (or our own bounced back). */
+void sm_pep_from_pubsub(struct sm *sm, struct stanza *msg);
+/* Available or unavailable presence from `from` (a full JID) reaching
+ * the account service: tells pubsub when it matters. */
+void sm_pep_presence(struct sm *sm, const char *service, const char *from,
+		     const struct stanza *presence);
+/* A trusted stream bound name: when it is pubsub, replay the notices. */
+void sm_pep_peer_bound(struct sm *sm, const char *name);
+/* Hook for account removal (issue 8): pubsub deletes the account's PEP
+ * nodes and forgets its contacts. */
+void sm_pep_account_deleted(struct sm *sm, const char *bare);
 
 /* sm-peers.c */
 void sm_peers_event(struct sm *sm, struct stanza *presence);
