@@ -7,8 +7,11 @@
  * grow with the payload times the subscribers; here the event and the
  * closing tag are serialised once, and each recipient costs only its own
  * start tag. The bytes are what stanza_serialize() would give for the
- * message pubsub_notify_one() used to build, except the id: the event's
- * random id followed by "-N" for the N-th recipient.
+ * message pubsub_notify_one() builds, except the id: the event's random id
+ * followed by "-N" for the N-th recipient. For the pubsub domain only: a
+ * PEP service's notifications each go to the account's sm in their own
+ * envelope (pubsub_send()), so there the wire falls back to
+ * pubsub_notify_one().
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +25,7 @@
 
 void pubsub_wire_init(struct pubsub_wire *w, const struct stanza *event)
 {
-	*w = (struct pubsub_wire){0};
+	*w = (struct pubsub_wire){.event = event};
 	pubsub_new_id(w->id);
 	stanza_serialize(event, STREAM_NS_COMPONENT, &w->tail);
 	buf_append(&w->tail, "</message>", 10);
@@ -32,6 +35,10 @@ void pubsub_wire_send(struct pubsub *ps, struct pubsub_wire *w, const char *to)
 {
 	char n[24];
 
+	if (ps->service != NULL) {
+		pubsub_notify_one(ps, to, w->event);
+		return;
+	}
 	buf_reset(&w->out);
 	buf_append(&w->out, "<message from='", 15);
 	buf_append_xml_escaped(&w->out, ps->domain, strlen(ps->domain), true);
