@@ -318,6 +318,8 @@ static void router_route_stanza(struct router_stream *stream, const struct xml_p
 		goto out;
 	}
 
+	if (router_hold_take(stream, st, to.domain, to.domain_len, to.bare, to.bare_len))
+		goto out;
 	bool served;
 	struct router_stream *dest =
 		router_find_route(router, to.domain, to.domain_len, to.bare, to.bare_len, &served);
@@ -538,6 +540,7 @@ int router_start(struct router *router, char *err, size_t errlen)
 	router->limits.max_depth = (unsigned)config_get_uint(cfg, "router", "max_depth");
 	router->limits.max_attrs = (unsigned)config_get_uint(cfg, "router", "max_attrs");
 	router->started = time(NULL);
+	router_hold_init(router);
 	uv_timer_init(router->loop, &router->timer);
 	router->timer.data = router;
 
@@ -578,6 +581,7 @@ void router_stop(struct router *router)
 		return;
 	router->stopping = true;
 	JLOG_INFO(0, "shutting down");
+	router_hold_stop(router);
 	conn_listener_close(&router->listener);
 	conn_listener_close(&router->listener_unix);
 	for (struct router_stream *s = router->streams, *next; s != NULL; s = next) {

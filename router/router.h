@@ -82,6 +82,7 @@ struct router {
 	uint64_t stall_timeout_ms, handshake_timeout_ms;
 	struct xml_parser_limits limits;
 	time_t started;
+	struct router_hold *hold; /* router-hold.c */
 	bool stopping;
 };
 
@@ -129,6 +130,16 @@ int router_watch_unbind(struct router_stream *stream, const char *name);
 /* Release every name the stream holds (and its default route). */
 void router_watch_release_all(struct router_stream *stream);
 void router_watch_start(struct router_stream *stream);
+
+/* router-hold.c: stanzas for a users' domain while its sm restarts. */
+void router_hold_init(struct router *router);
+void router_hold_stop(struct router *router);
+/* A name was bound or released (router-watch.c calls this for each). */
+void router_hold_changed(struct router *router, const char *name, bool bound);
+/* Keep st if its domain is in a restart gap (or bounce it when too much
+ * is held); true when st was taken, false to route it as usual. */
+bool router_hold_take(struct router_stream *sender, const struct xml_parser_stanza *st,
+		      const char *domain, size_t domain_len, const char *bare, size_t bare_len);
 
 /* router-admin.c */
 /* An iq with no 'to' from an authenticated stream. */
