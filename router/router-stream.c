@@ -349,7 +349,8 @@ static int router_stream_on_stanza(void *ctx, const struct xml_parser_stanza *st
 	case ROUTER_STREAM_HANDSHAKE:
 		router_stream_handshake(stream, st);
 		break;
-	case ROUTER_STREAM_READY:
+	case ROUTER_STREAM_READY: {
+		bool counted = stream->acks; /* not the <ack/> request itself */
 		stream->count.in++;
 		if (strcmp(st->ns, STREAM_NS_COMPONENT) != 0 || !router_is_stanza_name(st->name)) {
 			router_stream_close(stream, "unsupported-stanza-type", NULL);
@@ -357,7 +358,10 @@ static int router_stream_on_stanza(void *ctx, const struct xml_parser_stanza *st
 		}
 		JLOG_DEBUG(stream->id, "in: %.*s", (int)st->raw_len, st->raw);
 		router_route_stanza(stream, st);
+		if (counted)
+			stream->acks_in++;
 		break;
+	}
 	case ROUTER_STREAM_HEADER:
 	case ROUTER_STREAM_CLOSING:
 		break;
@@ -389,6 +393,17 @@ static void router_stream_read(struct conn *conn, const char *data, size_t len)
 		router_stream_close(stream, xml_parser_error_condition(r),
 				    xml_parser_error_text(stream->parser));
 		return;
+	}
+	/* Every stanza of this read is routed (queued to its destination,
+	 * written in this loop turn's flush) or bounced: acknowledge them all
+	 * at once (docs/components.md, "Acknowledgements"). */
+	if (stream->acks && stream->acks_in != stream->acks_sent &&
+	    stream->state == ROUTER_STREAM_READY) {
+		char a[96];
+		snprintf(a, sizeof(a), "<a xmlns='" ROUTER_NS_EXT "' h='%llu'/>",
+			 (unsigned long long)stream->acks_in);
+		conn_send(conn, a, strlen(a));
+		stream->acks_sent = stream->acks_in;
 	}
 	/* A peer whose own queue (replies and bounces to it) is over the
 	 * limit is not read until it catches up. */

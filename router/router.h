@@ -60,6 +60,10 @@ struct router_stream {
 	bool extra_prefixes; /* raw stanza bytes need their stream's prefixes */
 	bool read_paused;
 	bool watching;       /* gets presence for names bound and released */
+	/* Asked for acknowledgements (<ack/>): stanzas read since, and the
+	 * count last acknowledged with <a h=''/>. */
+	bool acks;
+	uint64_t acks_in, acks_sent;
 	uint64_t opened_ms;  /* loop time at accept */
 	time_t since;        /* wall clock at handshake */
 	uint64_t over_limit_since_ms; /* 0 when the queue is under the limit */

@@ -322,8 +322,15 @@ class Traffic:
         self.running = False
         await asyncio.gather(*self.tasks)
         await asyncio.gather(*getattr(self, 'pending', []))
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and self.unaccounted():
+        # Until everything is accounted for, or nothing more arrives for
+        # `settle` seconds.
+        last, quiet_since = None, time.monotonic()
+        while time.monotonic() - quiet_since < settle:
+            left = len(self.unaccounted())
+            if left == 0:
+                break
+            if left != last:
+                last, quiet_since = left, time.monotonic()
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.3)  # duplicates would come now
 
