@@ -53,6 +53,7 @@ struct bench_options {
 	size_t size;
 	uint64_t window;
 	double timeout;
+	bool acks; /* ask for the router's acknowledgements (urn:junction:component:1) */
 };
 
 struct bench_conn {
@@ -74,6 +75,7 @@ struct bench_conn {
 	uint64_t *last_seq; /* per sender index */
 	uint64_t out_of_order;
 	uint64_t errors;
+	uint64_t acks; /* <a h=''/> received */
 	bool closed;
 };
 
@@ -97,9 +99,10 @@ static void bench_usage(FILE *f)
 	fprintf(f,
 		"usage: bench-load --port P --secret S [--host 127.0.0.1] [--components K]\n"
 		"                  [--messages N] [--size BYTES] [--domain-suffix SUFFIX]\n"
-		"                  [--window W] [--timeout SECONDS]\n"
+		"                  [--window W] [--timeout SECONDS] [--acks yes]\n"
 		"  K components c0SUFFIX..c(K-1)SUFFIX each send N messages of BYTES bytes to the\n"
-		"  next one; at most W per sender are in flight (0: unlimited, default 1000).\n");
+		"  next one; at most W per sender are in flight (0: unlimited, default 1000).\n"
+		"  --acks yes asks junction-router for acknowledgements (needs trusted streams).\n");
 }
 
 static int bench_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *value_r)
@@ -169,6 +172,8 @@ static int bench_parse_args(int argc, char **argv, struct bench_options *opt)
 			if (bench_parse_u64(val, 0, UINT64_C(1) << 40, &v) < 0)
 				goto bad;
 			opt->window = v;
+		} else if (strcmp(a, "--acks") == 0) {
+			opt->acks = strcmp(val, "yes") == 0;
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (bench_parse_u64(val, 1, 86400, &v) < 0)
 				goto bad;
@@ -379,7 +384,11 @@ static int bench_connect(struct bench *b, struct bench_conn *c, double deadline)
 				end += strlen("</handshake>");
 		}
 		if (end != NULL) {
+			static const char ack[] = "<iq type='set' id='jack'>"
+						  "<ack xmlns='urn:junction:component:1'/></iq>";
 			bench_consume(c, (size_t)(end - c->in));
+			if (b->opt.acks && bench_write_all(c->fd, ack, sizeof(ack) - 1, deadline) < 0)
+				goto io_error;
 			return 0;
 		}
 		if (bench_find(c->in, c->in_len, "<stream:error") != NULL ||
@@ -598,6 +607,10 @@ static void bench_scan(struct bench *b, struct bench_conn *c)
 		}
 		if (name_len == 7 && memcmp(lt + 1, "message", 7) == 0) {
 			bench_on_message(b, c, lt, tag_len);
+		} else if (b->opt.acks && name_len == 1 && lt[1] == 'a') {
+			c->acks++;
+		} else if (b->opt.acks && name_len == 2 && memcmp(lt + 1, "iq", 2) == 0) {
+			/* the router's answer to the <ack/> request */
 		} else if (name_len == 12 && memcmp(lt + 1, "stream:error", 12) == 0) {
 			fprintf(stderr, "bench-load: %s: stream error: %.*s\n", c->name,
 				(int)(end - lt), lt);
