@@ -11,9 +11,9 @@
  * bytes) and go out in order once it is back. While it is up, a send never
  * fails: when more than queue_limit bytes wait for the router, the link
  * stops reading from it until half has gone (backpressure, not loss).
- * Stanzas already handed to a connection that then drops are not sent
- * again (the router may have them); making that exact belongs to the
- * restart work. Everything runs on one loop.
+ * Stanzas already handed to a connection are kept until the router
+ * acknowledges them (docs/components.md, "Acknowledgements") and sent again
+ * after a reconnection if it never did. Everything runs on one loop.
  *
  *   struct component_options o = {.address = "127.0.0.1:5347", .name = "sm.localhost",
  *                                 .secret = s, .binds = names, .n_binds = 1};
