@@ -720,7 +720,7 @@ static void bench_run(struct bench *b, double deadline)
 int main(int argc, char **argv)
 {
 	struct bench b = {0};
-	uint64_t total = 0, lost = 0, out_of_order = 0, errors = 0;
+	uint64_t total = 0, lost = 0, out_of_order = 0, errors = 0, acks = 0;
 	double deadline, start, seconds;
 	bool timed_out;
 
@@ -782,11 +782,15 @@ int main(int argc, char **argv)
 			lost += b.opt.messages - c->received;
 		out_of_order += c->out_of_order;
 		errors += c->errors;
+		acks += c->acks;
 	}
 	printf("messages=%" PRIu64 " seconds=%.3f rate=%.0f lost=%" PRIu64 " out_of_order=%" PRIu64
-	       " errors=%" PRIu64 "\n",
+	       " errors=%" PRIu64,
 	       total, seconds, seconds > 0 ? (double)total / seconds : 0.0, lost, out_of_order,
 	       errors);
+	if (b.opt.acks)
+		printf(" acks=%" PRIu64, acks);
+	printf("\n");
 	fflush(stdout);
 	if (timed_out && lost > 0)
 		fprintf(stderr, "bench-load: timed out after %.0f s\n", b.opt.timeout);
