@@ -58,6 +58,7 @@ struct component {
 	 * `unacked` already acknowledged. */
 	bool acks;
 	uint64_t out_seq;
+	uint64_t in_seq, in_acked; /* stanzas read since, and last acknowledged */
 	struct buf unacked;
 	size_t unacked_off;
 	struct component_kept *kept;
@@ -259,7 +260,7 @@ static void component_on_handshake(struct component *c, const struct stanza *st)
 		"<iq type='set' id='jack'><ack xmlns='" COMPONENT_NS_EXT "'/></iq>";
 	conn_send(c->conn, ack, sizeof(ack) - 1);
 	c->acks = false;
-	c->out_seq = 0;
+	c->out_seq = c->in_seq = c->in_acked = 0;
 	c->binds_left++;
 	if (c->opt.watch) {
 		/* Before the binds: the router answers in order, so the list
@@ -339,6 +340,10 @@ static int component_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 		component_acked(c, ev->tree);
 		return 0;
 	}
+	/* Everything after the answer to <ack/> is numbered by the router
+	 * (component_read acknowledges it once handled). */
+	if (c->acks)
+		c->in_seq++;
 	switch (c->state) {
 	case COMPONENT_HANDSHAKE:
 		component_on_handshake(c, ev->tree);
@@ -377,6 +382,16 @@ static void component_read(struct conn *conn, const char *data, size_t len)
 	if (r < 0 && r != XML_PARSER_STOPPED) {
 		component_drop(c, xml_parser_error_text(c->parser));
 		component_schedule(c, NULL);
+		return;
+	}
+	/* The owner has handled every stanza of this read (its callback
+	 * returned): tell the router, which keeps them until then. */
+	if (c->conn != NULL && c->acks && c->in_seq != c->in_acked) {
+		char a[96];
+		snprintf(a, sizeof(a), "<a xmlns='" COMPONENT_NS_EXT "' h='%llu'/>",
+			 (unsigned long long)c->in_seq);
+		conn_send(c->conn, a, strlen(a));
+		c->in_acked = c->in_seq;
 	}
 }
 

@@ -207,7 +207,7 @@ void router_admin_handle(struct router_stream *stream, const struct xml_parser_s
 		/* Count from the next stanza on (router-stream.c acks them). */
 		router_admin_result(stream, iq, NULL);
 		stream->acks = true;
-		stream->acks_in = stream->acks_sent = 0;
+		stream->acks_in = stream->acks_sent = stream->acks_out = 0;
 	} else {
 		router_admin_error(stream, iq, "cancel", "feature-not-implemented", NULL);
 	}

@@ -89,15 +89,21 @@ static struct router_stream *router_hold_sender(struct router *router, unsigned 
 	return NULL;
 }
 
+void router_hold_bounce_bytes(struct router *router, unsigned long sender_id, const char *bytes,
+			      size_t len, const char *type, const char *condition)
+{
+	struct router_stream *sender = router_hold_sender(router, sender_id);
+	struct xml_parser_stanza st = {.raw = bytes, .raw_len = len};
+
+	if (sender != NULL)
+		router_bounce(sender, &st, type, condition, "the recipient went away");
+}
+
 /* A held stanza goes back to its sender, if that stream is still there. */
 static void router_hold_bounce(struct router *router, const struct router_held *e,
 			       const char *type, const char *condition)
 {
-	struct router_stream *sender = router_hold_sender(router, e->sender_id);
-	struct xml_parser_stanza st = {.raw = e->bytes, .raw_len = e->len};
-
-	if (sender != NULL)
-		router_bounce(sender, &st, type, condition, "the recipient's server did not come back");
+	router_hold_bounce_bytes(router, e->sender_id, e->bytes, e->len, type, condition);
 }
 
 static void router_held_free(struct router_hold *h, struct router_held *e)
@@ -233,6 +239,26 @@ bool router_hold_take(struct router_stream *sender, const struct xml_parser_stan
 	}
 	e->bare = xstrndup(bare, bare_len);
 	e->sender_id = sender->id;
+	e->after_bind = g->release_ms != 0;
+	*(g->tail != NULL ? &g->tail->next : &g->head) = e;
+	g->tail = e;
+	h->bytes += e->len;
+	return true;
+}
+
+bool router_hold_put(struct router *router, const char *domain, char *bytes, size_t len,
+		     char *bare, unsigned long sender_id)
+{
+	struct router_hold *h = router->hold;
+	struct router_gap *g = h->gaps != NULL ? router_hold_find(h, domain, strlen(domain)) : NULL;
+
+	if (g == NULL)
+		return false;
+	struct router_held *e = xcalloc(1, sizeof(*e));
+	e->bytes = bytes;
+	e->len = len;
+	e->bare = bare;
+	e->sender_id = sender_id;
 	e->after_bind = g->release_ms != 0;
 	*(g->tail != NULL ? &g->tail->next : &g->head) = e;
 	g->tail = e;

@@ -113,6 +113,8 @@ bool router_stream_deliver(struct router_stream *stream, const char *data, size_
 		return false;
 	conn_send(stream->conn, data, len);
 	stream->count.out++;
+	if (stream->acks)
+		stream->acks_out++;
 	if (conn_queued(stream->conn) > router->queue_limit && stream->over_limit_since_ms == 0)
 		stream->over_limit_since_ms = router_now_ms(router);
 	return true;
@@ -127,6 +129,8 @@ void router_stream_reply(struct router_stream *stream, const struct stanza *repl
 	stanza_serialize(reply, STREAM_NS_COMPONENT, &b);
 	conn_send(stream->conn, b.data, b.len);
 	buf_free(&b);
+	if (stream->acks)
+		stream->acks_out++;
 }
 
 /* ---- stream open and handshake ------------------------------------------- */
@@ -335,6 +339,8 @@ static void router_route_stanza(struct router_stream *stream, const struct xml_p
 		JLOG_DEBUG(stream->id, "queue for %s full, bouncing", dest->name);
 		router_bounce(stream, st, "wait", "resource-constraint",
 			      "recipient's queue is full");
+	} else if (dest->acks) {
+		router_kept_add(dest, stream, st, to.domain, to.domain_len, to.bare, to.bare_len);
 	}
 out:
 	router_addr_clear(&from);
@@ -351,6 +357,10 @@ static int router_stream_on_stanza(void *ctx, const struct xml_parser_stanza *st
 		break;
 	case ROUTER_STREAM_READY: {
 		bool counted = stream->acks; /* not the <ack/> request itself */
+		if (counted && strcmp(st->name, "a") == 0 && strcmp(st->ns, ROUTER_NS_EXT) == 0) {
+			router_kept_acked(stream, st->raw, st->raw_len);
+			break;
+		}
 		stream->count.in++;
 		if (strcmp(st->ns, STREAM_NS_COMPONENT) != 0 || !router_is_stanza_name(st->name)) {
 			router_stream_close(stream, "unsupported-stanza-type", NULL);
@@ -430,7 +440,9 @@ static void router_stream_unsent(struct conn *conn, const char *bytes, size_t le
 {
 	struct router_stream *stream = conn->owner;
 
-	if (stream->router->stopping)
+	/* A stream that acknowledges: what it never acknowledged, written or
+	 * not, was routed again when its names were released (router-kept.c). */
+	if (stream->router->stopping || stream->acks)
 		return;
 	router_bounce_unsent(stream->router, bytes, len, written, stream->bounce_type,
 			     stream->bounce_condition);
@@ -461,6 +473,7 @@ static void router_stream_closed(struct conn *conn)
 		router->streams = stream->next;
 	if (stream->next != NULL)
 		stream->next->prev = stream->prev;
+	router_kept_free(stream);
 	xml_parser_free(&stream->parser);
 	free(stream->name);
 	free(stream);

@@ -102,6 +102,10 @@ void router_watch_release_all(struct router_stream *stream)
 	}
 	free(c.names);
 	free(c.modes);
+	/* Nothing is routed here any more: what it was sent and never
+	 * acknowledged goes elsewhere now (into the hold its names just
+	 * opened, if they were a users' domain). */
+	router_kept_requeue(stream);
 }
 
 struct router_watch_start {

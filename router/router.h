@@ -64,6 +64,11 @@ struct router_stream {
 	 * count last acknowledged with <a h=''/>. */
 	bool acks;
 	uint64_t acks_in, acks_sent;
+	/* ... and it acknowledges what it is sent: stanzas written to it
+	 * since (acks_out), and the forwarded ones not yet acknowledged. */
+	uint64_t acks_out;
+	struct router_kept *kept_head, *kept_tail;
+	size_t kept_bytes;
 	uint64_t opened_ms;  /* loop time at accept */
 	time_t since;        /* wall clock at handshake */
 	uint64_t over_limit_since_ms; /* 0 when the queue is under the limit */
@@ -144,6 +149,26 @@ void router_hold_changed(struct router *router, const char *name, bool bound);
  * is held); true when st was taken, false to route it as usual. */
 bool router_hold_take(struct router_stream *sender, const struct xml_parser_stanza *st,
 		      const char *domain, size_t domain_len, const char *bare, size_t bare_len);
+
+/* Give a stanza (bytes and bare owned by the callee on success) to the
+ * gap of domain, behind what it holds; false when there is no gap. */
+bool router_hold_put(struct router *router, const char *domain, char *bytes, size_t len,
+		     char *bare, unsigned long sender_id);
+/* Bounce bytes (one stanza) to the stream sender_id, if it is still up. */
+void router_hold_bounce_bytes(struct router *router, unsigned long sender_id, const char *bytes,
+			      size_t len, const char *type, const char *condition);
+
+/* router-kept.c: stanzas written to a stream that acknowledges them. */
+/* dest got st (routed from sender to the address domain/bare): keep it. */
+void router_kept_add(struct router_stream *dest, const struct router_stream *sender,
+		     const struct xml_parser_stanza *st, const char *domain, size_t domain_len,
+		     const char *bare, size_t bare_len);
+/* <a h=''/> from the stream (its raw bytes): forget what it covers. */
+void router_kept_acked(struct router_stream *stream, const char *raw, size_t len);
+/* The stream is gone (its names released): route again, hold or bounce
+ * what it never acknowledged. */
+void router_kept_requeue(struct router_stream *stream);
+void router_kept_free(struct router_stream *stream);
 
 /* router-admin.c */
 /* An iq with no 'to' from an authenticated stream. */
