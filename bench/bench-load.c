@@ -76,6 +76,8 @@ struct bench_conn {
 	uint64_t out_of_order;
 	uint64_t errors;
 	uint64_t acks; /* <a h=''/> received */
+	bool acks_on;      /* the router answered <ack/>: count and acknowledge */
+	uint64_t in_seq, in_acked; /* stanzas read since then, and acknowledged */
 	bool closed;
 };
 
@@ -605,12 +607,15 @@ static void bench_scan(struct bench *b, struct bench_conn *c)
 			}
 			end += name_len + 3;
 		}
+		if (c->acks_on && !(name_len == 1 && lt[1] == 'a'))
+			c->in_seq++;
 		if (name_len == 7 && memcmp(lt + 1, "message", 7) == 0) {
 			bench_on_message(b, c, lt, tag_len);
 		} else if (b->opt.acks && name_len == 1 && lt[1] == 'a') {
 			c->acks++;
-		} else if (b->opt.acks && name_len == 2 && memcmp(lt + 1, "iq", 2) == 0) {
-			/* the router's answer to the <ack/> request */
+		} else if (b->opt.acks && !c->acks_on && name_len == 2 &&
+			   memcmp(lt + 1, "iq", 2) == 0) {
+			c->acks_on = true; /* the router's answer to the <ack/> request */
 		} else if (name_len == 12 && memcmp(lt + 1, "stream:error", 12) == 0) {
 			fprintf(stderr, "bench-load: %s: stream error: %.*s\n", c->name,
 				(int)(end - lt), lt);
@@ -661,6 +666,23 @@ static int bench_receive(struct bench *b, struct bench_conn *c)
 		fprintf(stderr, "bench-load: %s: %s\n", c->name,
 			n == 0 ? "connection closed by the server" : strerror(errno));
 		return -1;
+	}
+	/* Acknowledge what this batch brought, as Junction's components do
+	 * (the router keeps it until then). */
+	if (c->acks_on && c->in_seq != c->in_acked) {
+		if (c->out_off + c->out_len + 96 > BENCH_OUT_CAP) {
+			memmove(c->out, c->out + c->out_off, c->out_len);
+			c->out_off = 0;
+		}
+		if (c->out_off + c->out_len + 96 <= BENCH_OUT_CAP) {
+			c->out_len += (size_t)sprintf(c->out + c->out_off + c->out_len,
+						      "<a xmlns='urn:junction:component:1' h='%" PRIu64
+						      "'/>",
+						      c->in_seq);
+			c->in_acked = c->in_seq;
+			if (bench_pump(b, c) < 0)
+				return -1;
+		}
 	}
 	return c->closed ? -1 : 0;
 }

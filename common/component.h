@@ -13,7 +13,9 @@
  * stops reading from it until half has gone (backpressure, not loss).
  * Stanzas already handed to a connection are kept until the router
  * acknowledges them (docs/components.md, "Acknowledgements") and sent again
- * after a reconnection if it never did. Everything runs on one loop.
+ * after a reconnection if it never did; what the router sends is
+ * acknowledged once the stanza callback has returned for it. Everything
+ * runs on one loop.
  *
  *   struct component_options o = {.address = "127.0.0.1:5347", .name = "sm.localhost",
  *                                 .secret = s, .binds = names, .n_binds = 1};

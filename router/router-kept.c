@@ -23,12 +23,15 @@
 #include "stanza.h"
 #include "stream.h"
 
+/* One allocation per stanza: the bytes, then domain and bare JID, each
+ * NUL-terminated, in data. */
 struct router_kept {
 	struct router_kept *next;
 	uint64_t seq;
 	unsigned long sender_id;
-	char *bytes, *domain, *bare;
 	size_t len;
+	const char *domain, *bare; /* into data */
+	char data[];
 };
 
 static void router_kept_drop_head(struct router_stream *stream)
@@ -39,9 +42,6 @@ static void router_kept_drop_head(struct router_stream *stream)
 	if (stream->kept_head == NULL)
 		stream->kept_tail = NULL;
 	stream->kept_bytes -= k->len;
-	free(k->bytes);
-	free(k->domain);
-	free(k->bare);
 	free(k);
 }
 
@@ -49,21 +49,32 @@ void router_kept_add(struct router_stream *dest, const struct router_stream *sen
 		     const struct xml_parser_stanza *st, const char *domain, size_t domain_len,
 		     const char *bare, size_t bare_len)
 {
-	struct router_kept *k = xcalloc(1, sizeof(*k));
+	struct buf b = {0};
+	const char *bytes = st->raw;
+	size_t len = st->raw_len;
 
 	if (sender->extra_prefixes) {
-		struct buf b = {0};
 		stanza_serialize(st->tree, STREAM_NS_COMPONENT, &b);
-		k->len = b.len;
-		k->bytes = buf_steal(&b);
-	} else {
-		k->bytes = xstrndup(st->raw, st->raw_len);
-		k->len = st->raw_len;
+		bytes = b.data;
+		len = b.len;
 	}
+	struct router_kept *k = xmalloc(sizeof(*k) + len + domain_len + bare_len + 3);
+	char *p = k->data;
+	memcpy(p, bytes, len);
+	p[len] = '\0';
+	p += len + 1;
+	memcpy(p, domain, domain_len);
+	p[domain_len] = '\0';
+	k->domain = p;
+	p += domain_len + 1;
+	memcpy(p, bare, bare_len);
+	p[bare_len] = '\0';
+	k->bare = p;
+	buf_free(&b);
+	k->next = NULL;
+	k->len = len;
 	k->seq = dest->acks_out;
 	k->sender_id = sender->id;
-	k->domain = xstrndup(domain, domain_len);
-	k->bare = xstrndup(bare, bare_len);
 	*(dest->kept_tail != NULL ? &dest->kept_tail->next : &dest->kept_head) = k;
 	dest->kept_tail = k;
 	dest->kept_bytes += k->len;
@@ -101,18 +112,20 @@ void router_kept_requeue(struct router_stream *stream)
 	while (stream->kept_head != NULL) {
 		struct router_kept *k = stream->kept_head;
 		bool served;
-		if (router_hold_put(router, k->domain, k->bytes, k->len, k->bare, k->sender_id)) {
-			k->bytes = k->bare = NULL; /* the hold owns them now */
-			held++;
+		char *bytes = xstrndup(k->data, k->len), *bare = xstrdup(k->bare);
+		if (router_hold_put(router, k->domain, bytes, k->len, bare, k->sender_id)) {
+			held++; /* the hold owns the copies now */
 		} else {
+			free(bytes);
+			free(bare);
 			struct router_stream *dest =
 				router_find_route(router, k->domain, strlen(k->domain), k->bare,
 						  strlen(k->bare), &served);
 			if (dest != NULL && dest != stream &&
-			    router_stream_deliver(dest, k->bytes, k->len, false)) {
+			    router_stream_deliver(dest, k->data, k->len, false)) {
 				routed++;
 			} else {
-				router_hold_bounce_bytes(router, k->sender_id, k->bytes, k->len,
+				router_hold_bounce_bytes(router, k->sender_id, k->data, k->len,
 							 "cancel", "service-unavailable");
 				bounced++;
 			}
