@@ -68,6 +68,7 @@ struct component {
 	unsigned attempts;
 	unsigned open_handles; /* freed when this drops to 0 after stop */
 	bool stopping;
+	struct component_counts count;
 };
 
 struct component_kept {
@@ -352,6 +353,7 @@ static int component_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 		component_on_bind_reply(c, ev->tree);
 		break;
 	case COMPONENT_READY:
+		c->count.in++;
 		c->cbs->stanza(c, ev->tree, c->ctx);
 		break;
 	default:
@@ -572,6 +574,7 @@ int component_send(struct component *c, const struct stanza *st)
 {
 	struct buf b = {0};
 
+	c->count.out++;
 	if (c->state == COMPONENT_READY) {
 		stanza_serialize(st, STREAM_NS_COMPONENT, &b);
 		conn_send(c->conn, b.data, b.len);
@@ -586,8 +589,11 @@ int component_send(struct component *c, const struct stanza *st)
 			conn_read_stop(c->conn);
 		return 0;
 	}
-	if (c->pending.len > c->opt.queue_limit)
+	if (c->pending.len > c->opt.queue_limit) {
+		c->count.out--;
+		c->count.refused++;
 		return -1;
+	}
 	size_t before = c->pending.len;
 	stanza_serialize(st, STREAM_NS_COMPONENT, &c->pending);
 	component_pending_len(c, c->pending.len - before, false);
@@ -597,6 +603,11 @@ int component_send(struct component *c, const struct stanza *st)
 size_t component_queued(const struct component *c)
 {
 	return c->pending.len + (c->conn != NULL ? conn_queued(c->conn) : 0);
+}
+
+struct component_counts component_counts(const struct component *c)
+{
+	return c->count;
 }
 
 bool component_is_ready(const struct component *c)

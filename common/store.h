@@ -318,4 +318,26 @@ static inline int store_offline_delete(struct store *store, const char *jid)
 }
 
 
+/* ---- blocklists (XEP-0191), common/store-sqlite-block.c ----
+ * Items are JIDs as jid_full_string() normalises them: "domain",
+ * "node@domain", "domain/resource" or "node@domain/resource". They go
+ * with the account (deleted with it). SQLite only for now: these move into
+ * struct store_backend when a second backend arrives. */
+/* The account's items, sorted (byte order); free with store_strings_free(). */
+int store_block_list(struct store *store, const char *jid, char ***items_r, size_t *n_r);
+/* Add items (already present ones are kept once). STORE_ERR_FULL when the
+ * list would grow past max_items (nothing is added then);
+ * STORE_ERR_NOT_FOUND for no such account. */
+int store_block_add(struct store *store, const char *jid, const char *const *items, size_t n,
+		    size_t max_items);
+/* Remove items (absent ones are ignored); n == 0 empties the list. */
+int store_block_remove(struct store *store, const char *jid, const char *const *items, size_t n);
+/* The accounts whose list is not empty, sorted; free with
+ * store_strings_free(). */
+int store_block_accounts(struct store *store, char ***jids_r, size_t *n_r);
+/* STORE_OK when one of the candidates is on the account's list,
+ * STORE_ERR_NOT_FOUND when none is. */
+int store_block_match(struct store *store, const char *jid, const char *const *candidates,
+		      size_t n);
+
 #endif

@@ -44,6 +44,8 @@ struct tls_ctx {
 	bool is_server;
 	bool verify_peer; /* client only */
 	char *ca_file;    /* client only; NULL: the system store */
+	tls_sni_pick_fn sni_pick; /* server only; NULL: always this context */
+	void *sni_arg;
 };
 
 struct tls {
@@ -230,6 +232,36 @@ void tls_ctx_free(struct tls_ctx **ctx)
 	free((*ctx)->ca_file);
 	free(*ctx);
 	*ctx = NULL;
+}
+
+/* OpenSSL's servername callback: switch the connection to the context picked for the name. A
+ * missing or unusable name keeps the default; the handshake never fails here. */
+static int tls_sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_ctx *ctx = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	char lower[256];
+	size_t i, n;
+
+	(void)alert;
+	if (name == NULL || ctx->sni_pick == NULL || (n = strlen(name)) >= sizeof(lower))
+		return SSL_TLSEXT_ERR_OK;
+	for (i = 0; i <= n; i++)
+		lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+	struct tls_ctx *other = ctx->sni_pick(ctx->sni_arg, lower);
+	if (other != NULL && other->ssl_ctx != SSL_get_SSL_CTX(ssl) &&
+	    SSL_set_SSL_CTX(ssl, other->ssl_ctx) == NULL)
+		ERR_clear_error(); /* keep the default certificate */
+	return SSL_TLSEXT_ERR_OK;
+}
+
+void tls_ctx_set_sni(struct tls_ctx *ctx, tls_sni_pick_fn pick, void *arg)
+{
+	assert(ctx->is_server);
+	ctx->sni_pick = pick;
+	ctx->sni_arg = arg;
+	SSL_CTX_set_tlsext_servername_callback(ctx->ssl_ctx, tls_sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(ctx->ssl_ctx, ctx);
 }
 
 /* Verification of a client's certificate that never fails the handshake: the result is read

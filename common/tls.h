@@ -66,6 +66,14 @@ void tls_ctx_free(struct tls_ctx **ctx);
 int tls_ctx_request_client_cert(struct tls_ctx *ctx, const char *ca_file, char *err,
 				size_t errlen);
 
+/* Present another server context to a client whose SNI names a given host: pick(arg, name) is
+ * called during the handshake with the (lower-cased) host name and returns the context to use,
+ * or NULL (or ctx itself) to keep ctx. Certificate, key and client-certificate checks then come
+ * from the picked context. pick must not free contexts; ctx must outlive its connections' handshakes.
+ * Not kept across tls_ctx_reload(): call it again after one. */
+typedef struct tls_ctx *(*tls_sni_pick_fn)(void *arg, const char *name);
+void tls_ctx_set_sni(struct tls_ctx *ctx, tls_sni_pick_fn pick, void *arg);
+
 /* One connection. is_server must match how ctx was made (assert). sni_hostname is NULL for a
  * server; for a client it may be NULL, else it is sent as SNI (unless an IP literal) and is the
  * name verify_peer checks. A client has its ClientHello ready to take as soon as this returns.

@@ -1,7 +1,9 @@
 /* junctionctl.c: the administration tool's entry point.
  *
  *   junctionctl -c FILE check                  validate the configuration
- *   junctionctl -c FILE status                 ask the running router what is bound
+ *   junctionctl -c FILE status                 processes, and what the router has bound
+ *   junctionctl -c FILE start|stop|restart [PROCESS]   through [junction] supervisor
+ *   junctionctl -c FILE reload [PROCESS]       SIGHUP to every running process (or one)
  *   junctionctl -c FILE adduser JID [PASSWORD] create an account (sm's store)
  *   junctionctl -c FILE passwd JID [PASSWORD]  change its password
  *   junctionctl -c FILE deluser JID            delete it and all its data
@@ -24,7 +26,13 @@ static void usage(FILE *out)
 		     "  -c FILE   configuration file (default " SYSCONFDIR "/junction/junction.conf)\n"
 		     "commands:\n"
 		     "  check                  validate the configuration file and exit\n"
-		     "  status                 list the router's bound names, streams and counters\n"
+		     "  status                 list running processes (pid files), the router's\n"
+		     "                         streams, bound names, counters, queues and sessions\n"
+		     "  start [PROCESS]        start a process (router, sm, c2s, pubsub, s2s) or all\n"
+		     "  stop [PROCESS]         stop it (or all), waiting until it has exited\n"
+		     "  restart [PROCESS]      stop, then start\n"
+		     "  reload [PROCESS]       make running processes re-read the configuration\n"
+		     "                         and reopen their log files (SIGHUP)\n"
 		     "  adduser JID [PASSWORD] create an account; without PASSWORD, read one line\n"
 		     "                         from stdin (prompted, without echo, on a terminal)\n"
 		     "  passwd JID [PASSWORD]  set an account's password, read as for adduser\n"
@@ -39,6 +47,8 @@ static const struct {
 } commands[] = {
 	{"check", 0, 0},   {"status", 0, 0},  {"adduser", 1, 2},
 	{"passwd", 1, 2},  {"deluser", 1, 1}, {"users", 0, 1},
+	{"start", 0, 1},   {"stop", 0, 1},    {"restart", 0, 1},
+	{"reload", 0, 1},
 };
 
 int main(int argc, char **argv)
@@ -100,6 +110,11 @@ int main(int argc, char **argv)
 		ret = ctl_passwd(config, args[0], arg1);
 	else if (strcmp(command, "deluser") == 0)
 		ret = ctl_deluser(config, args[0]);
+	else if (strcmp(command, "start") == 0 || strcmp(command, "stop") == 0 ||
+		 strcmp(command, "restart") == 0)
+		ret = ctl_process(config, command, n_args > 0 ? args[0] : NULL);
+	else if (strcmp(command, "reload") == 0)
+		ret = ctl_reload(config, n_args > 0 ? args[0] : NULL);
 	else
 		ret = ctl_users(config, n_args > 0 ? args[0] : NULL);
 	config_free(&config);

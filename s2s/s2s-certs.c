@@ -7,8 +7,8 @@
  * the client certificate of outgoing streams from it. Files are looked for
  * once per domain, the first time it is needed (domains bound at the router
  * later are covered too); a pair that does not load is one error line and
- * the default certificate. Direct TLS (listen_tls) always presents the
- * default: choosing by SNI is not done.
+ * the default certificate. On direct TLS (listen_tls) the stream header comes
+ * after the handshake, so there the client's SNI name picks the pair.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +71,21 @@ struct tls_ctx *s2s_certs_ctx(struct s2s *s2s, const char *domain, bool server)
 	}
 	struct tls_ctx *own = server ? c->server : c->client;
 	return own != NULL ? own : fallback;
+}
+
+/* SNI on direct TLS: only served domains are looked up, so a peer cannot make us remember
+ * arbitrary names. */
+static struct tls_ctx *s2s_certs_pick(void *arg, const char *name)
+{
+	struct s2s *s2s = arg;
+
+	return s2s_serves(s2s, name) ? s2s_certs_ctx(s2s, name, true) : NULL;
+}
+
+void s2s_certs_sni(struct s2s *s2s)
+{
+	if (s2s->tls_server != NULL && config_get(s2s->config, "s2s", "tls_dir") != NULL)
+		tls_ctx_set_sni(s2s->tls_server, s2s_certs_pick, s2s);
 }
 
 void s2s_certs_free(struct s2s *s2s)

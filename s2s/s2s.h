@@ -87,6 +87,7 @@ struct s2s {
 	uv_timer_t timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	bool stopping;
+	struct metrics *metrics; /* s2s-metrics.c; NULL when off */
 };
 
 /* ---- s2s-link.c: one stream's connection, TLS and parser ------------------ */
@@ -135,6 +136,8 @@ void s2s_link_restart(struct s2s_link *link);
 /* The TLS context to use for our domain (server side, or client side),
  * NULL when there is no certificate at all. */
 struct tls_ctx *s2s_certs_ctx(struct s2s *s2s, const char *domain, bool server);
+/* Let the client's SNI name pick the certificate on direct TLS (with [s2s] tls_dir). */
+void s2s_certs_sni(struct s2s *s2s);
 void s2s_certs_free(struct s2s *s2s);
 
 /* ---- s2s-dialback.c ------------------------------------------------------ */
@@ -191,5 +194,9 @@ void s2s_in_stop_all(struct s2s *s2s);
 /* main.c */
 /* Every stream is gone and the process is stopping: close the rest. */
 void s2s_maybe_finish(struct s2s *s2s);
+
+/* ---- s2s-metrics.c: Prometheus metrics ---------------------------------- */
+void s2s_metrics_start(struct s2s *s2s);
+void s2s_metrics_stop(struct s2s *s2s);
 
 #endif

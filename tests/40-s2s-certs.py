@@ -9,6 +9,8 @@ an outgoing stream."""
 import asyncio
 import importlib.util
 import os
+import socket
+import ssl
 import subprocess
 
 import pytest
@@ -45,6 +47,19 @@ def make_leaf(d, ca, ca_key, domain):
     _openssl('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', ca_key, '-CAcreateserial',
              '-days', '2', '-extfile', ext, '-out', cert)
     return cert, key
+
+
+def a_tls_dir_and_b_leaf(tmp_path):
+    """A test CA, a tls_dir holding a.example's own pair from it, and a
+    leaf for b.example."""
+    ca, ca_key = make_ca(str(tmp_path))
+    tls_dir = tmp_path / 'tls'
+    tls_dir.mkdir()
+    cert, key = make_leaf(str(tmp_path), ca, ca_key, 'a.example')
+    os.rename(cert, str(tls_dir / 'a.example.crt'))
+    os.rename(key, str(tls_dir / 'a.example.key'))
+    b_cert, b_key = make_leaf(str(tmp_path), ca, ca_key, 'b.example')
+    return ca, tls_dir, b_cert, b_key
 
 
 def chat(f):
@@ -128,13 +143,7 @@ def test_per_domain_certificate_from_tls_dir(federation, tmp_path):
     [s2s] tls_dir holds a.example.crt/.key from the CA: that pair is what
     b.example sees, as a server certificate and as a client certificate,
     and b.example (require_valid_cert = yes) accepts it both ways."""
-    ca, ca_key = make_ca(str(tmp_path))
-    tls_dir = tmp_path / 'tls'
-    tls_dir.mkdir()
-    cert, key = make_leaf(str(tmp_path), ca, ca_key, 'a.example')
-    os.rename(cert, str(tls_dir / 'a.example.crt'))
-    os.rename(key, str(tls_dir / 'a.example.key'))
-    b_cert, b_key = make_leaf(str(tmp_path), ca, ca_key, 'b.example')
+    ca, tls_dir, b_cert, b_key = a_tls_dir_and_b_leaf(tmp_path)
     f = federation(a_opts={'tls_dir': str(tls_dir), 'tls_ca': ca},
                    b_opts={'tls_cert': b_cert, 'tls_key': b_key, 'tls_ca': ca,
                            'require_valid_cert': 'yes'})
@@ -145,3 +154,40 @@ def test_per_domain_certificate_from_tls_dir(federation, tmp_path):
     assert 'a.example -> b.example authenticated (SASL EXTERNAL), TLS' in log, log
     assert 'b.example -> a.example authenticated (SASL EXTERNAL), TLS' in log, log
     assert 'a.example presents %s/a.example.crt' % tls_dir in f.a.s2s.log_text()
+
+
+def presented_subject(ip, port, sni):
+    """The subject of the certificate a direct-TLS listener presents to a
+    client sending SNI name sni."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((ip, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=sni) as t:
+            der = t.getpeercert(binary_form=True)
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    r = subprocess.run(['openssl', 'x509', '-noout', '-subject', '-issuer'], input=pem,
+                       capture_output=True, text=True, check=True, timeout=30)
+    return r.stdout
+
+
+@pytest.mark.timeout(120)
+def test_direct_tls_picks_the_certificate_by_sni(federation, tmp_path):
+    """On direct TLS the stream header comes after the handshake, so the
+    client's SNI picks a.example's own pair from tls_dir. b.example reaches
+    a.example over direct TLS, requires a valid certificate and gets one;
+    a client naming a domain a.example does not serve gets the default."""
+    ca, tls_dir, b_cert, b_key = a_tls_dir_and_b_leaf(tmp_path)
+    f = federation(a_opts={'tls_dir': str(tls_dir), 'tls_ca': ca},
+                   b_opts={'tls_cert': b_cert, 'tls_key': b_key, 'tls_ca': ca,
+                           'require_valid_cert': 'yes'},
+                   a_direct_tls=True)
+    mine = presented_subject('127.0.0.2', f.a_tls_port, 'A.example')
+    assert 'Junction test CA' in mine and 'a.example' in mine, mine
+    other = presented_subject('127.0.0.2', f.a_tls_port, 'nosuch.example')
+    assert 'Junction test CA' not in other, other
+    out = chat(f)
+    assert out['at_b'][1:3] == ('juliet@a.example/home', 'to b'), out
+    assert out['at_a'][1:3] == ('romeo@b.example/home', 'to a'), out
+    log = f.b.s2s.log_text()
+    assert 'a.example -> b.example authenticated (SASL EXTERNAL), TLS' in log, log

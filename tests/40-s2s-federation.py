@@ -165,7 +165,7 @@ class Federation:
         # STARTTLS on [s2s] listen, or direct TLS on a listen_tls port.
         a_addr = '127.0.0.2:%d' % pa
         if a_direct_tls:
-            ptls = free_port_on('127.0.0.2')
+            ptls = self.a_tls_port = free_port_on('127.0.0.2')
             a_opts = dict(a_opts or {}, listen_tls='127.0.0.2:%d' % ptls)
             a_addr = '127.0.0.2:%d/tls' % ptls
         hosts_b = ', '.join('%s=%s' % (d, a_addr) for d in ['a.example'] + list(a_components or {}))

@@ -25,6 +25,9 @@ _here = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location('s2s_fed', os.path.join(_here, '40-s2s-federation.py'))
 fed = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fed)
+_spec = importlib.util.spec_from_file_location('s2s_certs', os.path.join(_here, '40-s2s-certs.py'))
+certs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(certs)
 
 PROSODY = shutil.which('prosody') or '/usr/bin/prosody'
 PROSODYCTL = shutil.which('prosodyctl') or '/usr/bin/prosodyctl'
@@ -49,7 +52,7 @@ def _free_udp_port(ip):
 
 
 class Prosody:
-    def __init__(self, workdir, a_port, users):
+    def __init__(self, workdir, a_port, users, pki=None):
         self.dir = os.path.join(workdir, 'prosody')
         os.makedirs(os.path.join(self.dir, 'data'))
         self.c2s_port = fed.free_port_on('127.0.0.3')
@@ -58,11 +61,21 @@ class Prosody:
         self.log_path = os.path.join(self.dir, 'prosody.log')
         self.cert = os.path.join(self.dir, 'p.example.crt')
         self.key = os.path.join(self.dir, 'p.example.key')
-        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
-                        'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', self.key,
-                        '-out', self.cert, '-days', '2', '-subj', '/CN=p.example',
-                        '-addext', 'subjectAltName=DNS:p.example,DNS:pubsub.p.example'],
-                       check=True, capture_output=True, timeout=60)
+        ca_line, secure_auth = '', 'false'
+        if pki is None:
+            subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                            'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', self.key,
+                            '-out', self.cert, '-days', '2', '-subj', '/CN=p.example',
+                            '-addext', 'subjectAltName=DNS:p.example,DNS:pubsub.p.example'],
+                           check=True, capture_output=True, timeout=60)
+        else:
+            # A leaf from the test CA, which Prosody also trusts; with
+            # s2s_secure_auth it accepts only a peer with a valid certificate.
+            ca, ca_key = pki
+            cert, key = certs.make_leaf(self.dir, ca, ca_key, 'p.example')
+            os.rename(cert, self.cert)
+            os.rename(key, self.key)
+            ca_line, secure_auth = ', cafile = "%s"' % ca, 'true'
         self.config = os.path.join(self.dir, 'prosody.cfg.lua')
         with open(self.config, 'w') as f:
             f.write('''
@@ -85,14 +98,15 @@ https_ports = {}
 component_ports = {}
 c2s_require_encryption = true
 s2s_require_encryption = true
-s2s_secure_auth = false
+s2s_secure_auth = %(secure)s
 authentication = "internal_hashed"
-ssl = { certificate = "%(cert)s", key = "%(key)s" }
+ssl = { certificate = "%(cert)s", key = "%(key)s"%(ca)s }
 unbound = { resolvconf = false, hoststxt = false, forward = { "127.0.0.4@%(dns)d" } }
 VirtualHost "p.example"
 Component "pubsub.p.example" "pubsub"
 ''' % {'dir': self.dir, 'log': self.log_path, 'c2s': self.c2s_port, 's2s': self.s2s_port,
-       'cert': self.cert, 'key': self.key, 'dns': self.dns_port})
+       'cert': self.cert, 'key': self.key, 'dns': self.dns_port, 'ca': ca_line,
+       'secure': secure_auth})
         for user in users:
             r = subprocess.run([PROSODYCTL, '--config', self.config, 'register', user,
                                 'p.example', 'pw-' + user],
@@ -146,19 +160,40 @@ Component "pubsub.p.example" "pubsub"
 
 
 @pytest.fixture
-def interop(router, tmp_path):
-    users = ('juliet', 'romeo')
-    pa = fed.free_port_on('127.0.0.2')
-    a = fed.Site(router, 'a.example', '127.0.0.2', pa, users)
-    p = Prosody(str(tmp_path), pa, ('alice', 'bob'))
-    try:
+def interop_with(router, tmp_path):
+    """Start a.example (Junction) and p.example (Prosody); with pki=True
+    both have certificates from one test CA and require valid ones."""
+    made = []
+
+    def start(pki=False):
+        users = ('juliet', 'romeo')
+        pa = fed.free_port_on('127.0.0.2')
+        a = fed.Site(router, 'a.example', '127.0.0.2', pa, users)
+        opts = {}
+        ca_pair = None
+        if pki:
+            ca_pair = certs.make_ca(str(tmp_path))
+            cert, key = certs.make_leaf(str(tmp_path), ca_pair[0], ca_pair[1], 'a.example')
+            opts = {'tls_cert': cert, 'tls_key': key, 'tls_ca': ca_pair[0],
+                    'require_valid_cert': 'yes'}
+        p = Prosody(str(tmp_path), pa, ('alice', 'bob'), pki=ca_pair)
+        made.append((a, p))
         hosts = 'p.example=127.0.0.3:%d, pubsub.p.example=127.0.0.3:%d' % (p.s2s_port, p.s2s_port)
-        a.start({'hosts': hosts})
-        yield a, p
+        a.start(dict({'hosts': hosts}, **opts))
+        return a, p
+    try:
+        yield start
     finally:
-        errors = a.stop()
-        p.stop()
+        errors = []
+        for a, p in made:
+            errors += a.stop()
+            p.stop()
         assert not errors, '\n'.join(errors)
+
+
+@pytest.fixture
+def interop(interop_with):
+    return interop_with()
 
 
 def prosody_client(user, p):
@@ -189,10 +224,25 @@ def _dump(a, p):
     return '--- s2s ---\n%s\n--- prosody ---\n%s' % (a.s2s.log_text()[-6000:], p.log_tail(150))
 
 
+async def hang_up(*clients):
+    for c in clients:
+        c.disconnect()
+    await asyncio.sleep(0.5)
+
+
+def run(a, p, main):
+    """Run the test's coroutine; on failure print both servers' logs."""
+    try:
+        asyncio.run(main())
+    except Exception:
+        print(_dump(a, p))
+        raise
+
+
 @pytest.mark.timeout(180)
 def test_messages_and_presence_with_prosody(interop):
     a, p = interop
-    n = 200
+    n = 1000
     out = {}
 
     async def main():
@@ -219,14 +269,8 @@ def test_messages_and_presence_with_prosody(interop):
         await asyncio.sleep(0.5)
         out['roster_j'] = await fed.roster_of(j)
         out['roster_al'] = await fed.roster_of(al)
-        j.disconnect()
-        al.disconnect()
-        await asyncio.sleep(0.5)
-    try:
-        asyncio.run(main())
-    except Exception:
-        print(_dump(a, p))
-        raise
+        await hang_up(j, al)
+    run(a, p, main)
     assert out['first'][1:3] == ('juliet@a.example/home', 'hello prosody'), out
     assert out['reply'][1:3] == ('alice@p.example/home', 'hello junction'), out
     assert out['at_alice'] == ['j-%d' % i for i in range(n)]
@@ -237,6 +281,10 @@ def test_messages_and_presence_with_prosody(interop):
     assert out['seen2'][1] == 'juliet@a.example/home', out
     assert out['roster_j'].get('alice@p.example') == 'both', out
     assert out['roster_al'].get('juliet@a.example') == 'both', out
+    # Prosody's certificate is self-signed: dialback both ways.
+    log = a.s2s.log_text()
+    assert 'a.example -> p.example authenticated (dialback)' in log, log[-3000:]
+    assert 'p.example -> a.example authenticated (dialback)' in log, log[-3000:]
 
 
 @pytest.mark.timeout(180)
@@ -276,16 +324,36 @@ def test_iq_error_and_pubsub_with_prosody(interop):
         msg = await asyncio.wait_for(got, 30)
         out['event_from'] = msg['from'].full
         out['event'] = ET.tostring(msg.xml).decode()
-        j.disconnect()
-        al.disconnect()
-        await asyncio.sleep(0.5)
-    try:
-        asyncio.run(main())
-    except Exception:
-        print(_dump(a, p))
-        raise
+        await hang_up(j, al)
+    run(a, p, main)
     assert out['iq'][0] == 'nobody@p.example/x', out
     assert out['iq'][1] in ('service-unavailable', 'item-not-found'), out
     assert out['sub'] is not None and out['sub'].get('subscription') == 'subscribed', out
     assert out['event_from'] == 'pubsub.p.example', out
     assert 'extra, extra' in out['event'], out
+
+
+@pytest.mark.timeout(180)
+def test_sasl_external_with_prosody(interop_with):
+    """Both servers hold certificates from one CA and trust it; both
+    require valid certificates (Junction: require_valid_cert, Prosody:
+    s2s_secure_auth), so dialback is out and SASL EXTERNAL (XEP-0178)
+    authenticates each direction."""
+    a, p = interop_with(pki=True)
+    out = {}
+
+    async def main():
+        j = await fed.login('juliet', a)
+        al = await prosody_login('alice', p)
+        j.send_message(mto='alice@p.example', mbody='external out', mtype='chat')
+        out['at_alice'] = await fed.next_event(al, 'message', timeout=30)
+        al.send_message(mto='juliet@a.example', mbody='external in', mtype='chat')
+        out['at_juliet'] = await fed.next_event(j, 'message', timeout=30)
+        await hang_up(j, al)
+    run(a, p, main)
+    assert out['at_alice'][1:3] == ('juliet@a.example/home', 'external out'), out
+    assert out['at_juliet'][1:3] == ('alice@p.example/home', 'external in'), out
+    log = a.s2s.log_text()
+    assert 'a.example -> p.example authenticated (SASL EXTERNAL)' in log, log[-3000:]
+    assert 'p.example -> a.example authenticated (SASL EXTERNAL), TLS' in log, log[-3000:]
+    assert '(dialback)' not in log, log[-3000:]
