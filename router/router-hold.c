@@ -266,6 +266,11 @@ bool router_hold_put(struct router *router, const char *domain, char *bytes, siz
 	return true;
 }
 
+size_t router_hold_bytes(const struct router *router)
+{
+	return router->hold != NULL ? router->hold->bytes : 0;
+}
+
 static void router_hold_closed(uv_handle_t *handle)
 {
 	free(handle->data);

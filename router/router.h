@@ -161,6 +161,8 @@ bool router_hold_take(struct router_stream *sender, const struct xml_parser_stan
  * gap of domain, behind what it holds; false when there is no gap. */
 bool router_hold_put(struct router *router, const char *domain, char *bytes, size_t len,
 		     char *bare, unsigned long sender_id);
+/* Bytes held now (for metrics). */
+size_t router_hold_bytes(const struct router *router);
 /* Bounce bytes (one stanza) to the stream sender_id, if it is still up. */
 void router_hold_bounce_bytes(struct router *router, unsigned long sender_id, const char *bytes,
 			      size_t len, const char *type, const char *condition);
