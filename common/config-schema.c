@@ -97,6 +97,14 @@ const struct config_key config_schema[] = {
 	 "and account removal by the account's owner"},
 	{"sm", "registration_per_ip_per_hour", CONFIG_UINT, "5", false, "sm",
 	 "accounts one IP address may create by in-band registration in an hour (0: no limit)"},
+	{"sm", "vcard_max_bytes", CONFIG_SIZE, "64K", false, "sm",
+	 "largest vCard (XEP-0054), in bytes of XML, an account may store; larger is "
+	 "not-acceptable"},
+	{"sm", "private_max_bytes", CONFIG_SIZE, "256K", false, "sm",
+	 "bytes of private XML (XEP-0049) one account may store in all; more is not-acceptable "
+	 "(0: no cap)"},
+	{"sm", "version_query", CONFIG_BOOL, "yes", false, "sm",
+	 "answer XEP-0092 software version queries to the server (name and version, no OS)"},
 
 	/* [pubsub]: the publish-subscribe service (XEP-0060). */
 	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub, sm",

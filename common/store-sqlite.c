@@ -83,6 +83,23 @@ static const char *const store_sqlite_migrations[] = {
 	"	item TEXT NOT NULL,\n"
 	"	PRIMARY KEY (account, item)\n"
 	");\n",
+	/* vcard-temp, private XML storage, last activity (store-sqlite-account.c) */
+	"CREATE TABLE vcards (\n"
+	"	account TEXT PRIMARY KEY NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"
+	"	vcard BLOB NOT NULL,\n"
+	"	photo_hash TEXT\n"
+	");\n"
+	"CREATE TABLE private_xml (\n"
+	"	account TEXT NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"
+	"	ns TEXT NOT NULL,\n"
+	"	xml BLOB NOT NULL,\n"
+	"	PRIMARY KEY (account, ns)\n"
+	");\n"
+	"CREATE TABLE last_activity (\n"
+	"	account TEXT PRIMARY KEY NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"
+	"	logout INTEGER NOT NULL,\n"
+	"	status TEXT\n"
+	");\n",
 };
 
 size_t store_sqlite_schema_version(void)

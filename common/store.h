@@ -340,4 +340,32 @@ int store_block_accounts(struct store *store, char ***jids_r, size_t *n_r);
 int store_block_match(struct store *store, const char *jid, const char *const *candidates,
 		      size_t n);
 
+/* ---- vcard-temp (XEP-0054), private XML storage (XEP-0049), last
+ * activity (XEP-0012): common/store-sqlite-account.c ----
+ * XML is stored as the bytes the caller serialized and returned the same,
+ * NUL-terminated for convenience (free with free()). The rows go with the
+ * account (deleted with it). SQLite only for now: these move into struct
+ * store_backend when a second backend arrives. */
+/* The account's vCard (xml_r may be NULL) and the SHA-1 hex of its photo
+ * (*photo_hash_r NULL when it has none; photo_hash_r may be NULL).
+ * STORE_ERR_NOT_FOUND when none is stored (or no such account). */
+int store_vcard_get(struct store *store, const char *jid, char **xml_r, size_t *len_r,
+		    char **photo_hash_r);
+/* Replace the account's vCard. STORE_ERR_NOT_FOUND for no such account. */
+int store_vcard_set(struct store *store, const char *jid, const char *xml, size_t len,
+		    const char *photo_hash);
+/* The element stored for (account, namespace). STORE_ERR_NOT_FOUND. */
+int store_private_get(struct store *store, const char *jid, const char *ns, char **xml_r,
+		      size_t *len_r);
+/* Replace the element stored for (account, namespace). STORE_ERR_FULL when
+ * the account's elements would then hold more than max_total bytes (0: no
+ * cap; nothing changes then); STORE_ERR_NOT_FOUND for no such account. */
+int store_private_set(struct store *store, const char *jid, const char *ns, const char *xml,
+		      size_t len, size_t max_total);
+/* When (Unix time) the account's last session ended, with the status text
+ * of its unavailable presence (NULL when none). */
+int store_last_set(struct store *store, const char *jid, int64_t logout, const char *status);
+/* STORE_ERR_NOT_FOUND when never recorded (or no such account). */
+int store_last_get(struct store *store, const char *jid, int64_t *logout_r, char **status_r);
+
 #endif

@@ -33,5 +33,15 @@ int ctl_adduser(const struct config *config, const char *jid, const char *passwo
 int ctl_passwd(const struct config *config, const char *jid, const char *password);
 int ctl_deluser(const struct config *config, const char *jid);
 int ctl_users(const struct config *config, const char *domain);
+/* Print the account's stored vCard (ctl-vcard.c). */
+int ctl_vcard_get(const struct config *config, const char *jid);
+
+/* ctl-users.c's helpers for other commands on sm's store: the normalised
+ * bare JID of an account as typed (NULL after printing why); the store
+ * (NULL after printing why); the message for a failed store call. */
+struct store;
+char *ctl_users_account(const struct config *config, const char *text);
+struct store *ctl_users_open(const struct config *config);
+void ctl_users_fail(struct store *store, int r, const char *jid);
 
 #endif

@@ -8,6 +8,7 @@
  *   junctionctl -c FILE passwd JID [PASSWORD]  change its password
  *   junctionctl -c FILE deluser JID            delete it and all its data
  *   junctionctl -c FILE users [DOMAIN]         list accounts
+ *   junctionctl -c FILE vcard-get JID          print an account's vCard
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -37,7 +38,8 @@ static void usage(FILE *out)
 		     "                         from stdin (prompted, without echo, on a terminal)\n"
 		     "  passwd JID [PASSWORD]  set an account's password, read as for adduser\n"
 		     "  deluser JID            delete an account with its roster and offline messages\n"
-		     "  users [DOMAIN]         list accounts (bare JIDs, sorted), of one domain or all\n");
+		     "  users [DOMAIN]         list accounts (bare JIDs, sorted), of one domain or all\n"
+		     "  vcard-get JID          print the vCard an account stored (XEP-0054)\n");
 }
 
 /* Each command's name and how many arguments it takes after it. */
@@ -49,6 +51,7 @@ static const struct {
 	{"passwd", 1, 2},  {"deluser", 1, 1}, {"users", 0, 1},
 	{"start", 0, 1},   {"stop", 0, 1},    {"restart", 0, 1},
 	{"reload", 0, 1},
+	{"vcard-get", 1, 1},
 };
 
 int main(int argc, char **argv)
@@ -115,6 +118,8 @@ int main(int argc, char **argv)
 		ret = ctl_process(config, command, n_args > 0 ? args[0] : NULL);
 	else if (strcmp(command, "reload") == 0)
 		ret = ctl_reload(config, n_args > 0 ? args[0] : NULL);
+	else if (strcmp(command, "vcard-get") == 0)
+		ret = ctl_vcard_get(config, args[0]);
 	else
 		ret = ctl_users(config, n_args > 0 ? args[0] : NULL);
 	config_free(&config);

@@ -174,6 +174,7 @@ int main(int argc, char **argv)
 	};
 	sm_pep_init(&sm);
 	sm.loop = uv_default_loop();
+	sm.started = uv_hrtime();
 	if (store_attach_loop(sm.store, sm.loop, err, sizeof(err)) < 0) {
 		JLOG_ERROR(0, "%s", err);
 		store_close(&sm.store);

@@ -97,7 +97,7 @@ static void sm_iq_credentials(struct sm *sm, struct stanza *iq, struct stanza *q
 /* May the sender of iq learn about the account `bare` (RFC 6121 8.5.1 and
  * XEP-0030 security considerations): it exists, and the sender is the
  * account itself or a contact the account shares its presence with. */
-static bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const char *bare)
+bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const char *bare)
 {
 	const char *from = stanza_get_attr(iq, "from");
 	struct store_roster_item item = {0};
@@ -123,7 +123,8 @@ static void sm_iq_disco_info(struct sm *sm, struct stanza *iq, bool account)
 {
 	static const char *const server_features[] = {SM_NS_DISCO_INFO, SM_NS_DISCO_ITEMS,
 						      SM_NS_PING, "msgoffline", SM_NS_BLOCKING,
-						      SM_NS_COMMANDS};
+						      SM_NS_COMMANDS, SM_NS_VCARD, SM_NS_PRIVATE,
+						      SM_NS_TIME, SM_NS_LAST};
 	static const char *const account_features[] = {SM_NS_DISCO_INFO, SM_NS_DISCO_ITEMS};
 	const char *const *features = account ? account_features : server_features;
 	size_t n = account ? sizeof(account_features) / sizeof(account_features[0])
@@ -142,6 +143,8 @@ static void sm_iq_disco_info(struct sm *sm, struct stanza *iq, bool account)
 		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", SM_NS_REGISTER);
 	if (account)
 		sm_pep_disco_info(sm, q);
+	if (!account && sm_info_version_enabled(sm))
+		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", SM_NS_VERSION);
 	sm_send(sm, res);
 	stanza_unref(&res);
 }
@@ -265,6 +268,22 @@ static bool sm_iq_adhoc(struct sm *sm, struct stanza *iq, struct stanza *q, bool
 	return true;
 }
 
+/* XEP-0054, XEP-0049 (get and set) and XEP-0092, -0202, -0012 (get). */
+static bool sm_iq_account_services(struct sm *sm, struct stanza *iq, struct stanza *q, bool get)
+{
+	if (strcmp(q->ns, SM_NS_VCARD) == 0 && strcmp(q->name, "vCard") == 0)
+		sm_vcard_iq(sm, iq, q);
+	else if (strcmp(q->ns, SM_NS_PRIVATE) == 0 && strcmp(q->name, "query") == 0)
+		sm_private_iq(sm, iq, q);
+	else if (get && ((strcmp(q->ns, SM_NS_VERSION) == 0 && strcmp(q->name, "query") == 0) ||
+			 (strcmp(q->ns, SM_NS_TIME) == 0 && strcmp(q->name, "time") == 0) ||
+			 (strcmp(q->ns, SM_NS_LAST) == 0 && strcmp(q->name, "query") == 0)))
+		sm_info_iq(sm, iq, q);
+	else
+		return false;
+	return true;
+}
+
 bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 {
 	struct stanza *q = stanza_child_element(iq, 0);
@@ -305,6 +324,8 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 		sm_roster_iq(sm, iq, q);
 		return true;
 	}
+	if (sm_iq_account_services(sm, iq, q, get))
+		return true;
 	if (get && ((strcmp(q->ns, SM_NS_PING) == 0 && strcmp(q->name, "ping") == 0) ||
 		    ((strcmp(q->ns, SM_NS_DISCO_INFO) == 0 || strcmp(q->ns, SM_NS_DISCO_ITEMS) == 0) &&
 		     strcmp(q->name, "query") == 0)))

@@ -343,7 +343,9 @@ void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct sta
 			return;
 		session->available = false;
 		stanza_unref(&session->presence);
+		sm_info_logout(sm, session, st);
 	} else {
+		sm_vcard_presence(sm, session->bare, st);
 		struct stanza *p = stanza_find_child(st, "priority", NULL);
 		char *text = p != NULL ? stanza_text(p) : NULL;
 		session->priority = text != NULL ? atoi(text) : 0;
@@ -369,6 +371,7 @@ void sm_presence_session_gone(struct sm *sm, struct sm_session *session)
 	struct stanza *p = stanza_new("presence", STREAM_NS_COMPONENT);
 	stanza_set_attr(p, "type", "unavailable");
 	session->available = false;
+	sm_info_logout(sm, session, NULL);
 	/* Its own connection is gone: only contacts and other sessions. */
 	sm_presence_to_subscribers(sm, session, p, false, false);
 	sm_pep_presence(sm, session->bare, session->full, p);

@@ -17,7 +17,10 @@
  * (which names are Junction's own, from the router's watch events),
  * sm-blocking.c (XEP-0191 and its delivery effects), sm-register.c
  * (XEP-0077, account removal), sm-adhoc.c (XEP-0133 admin commands),
- * sm-pep.c (PEP: relaying to junction-pubsub, presence and caps notices).
+ * sm-pep.c (PEP: relaying to junction-pubsub, presence and caps notices),
+ * sm-vcard.c (XEP-0054 vCards, XEP-0153 avatar hash in presence),
+ * sm-private.c (XEP-0049 private XML), sm-info.c (XEP-0092 version,
+ * XEP-0202 time, XEP-0012 last activity).
  */
 #ifndef JUNCTION_SM_H
 #define JUNCTION_SM_H
@@ -41,6 +44,11 @@
 /* Items one account may block (XEP-0191); more is resource-constraint. */
 #define SM_BLOCKLIST_MAX 1000
 #define SM_NS_PEP "urn:junction:pep:1"
+#define SM_NS_VCARD "vcard-temp"
+#define SM_NS_PRIVATE "jabber:iq:private"
+#define SM_NS_VERSION "jabber:iq:version"
+#define SM_NS_TIME "urn:xmpp:time"
+#define SM_NS_LAST "jabber:iq:last"
 /* Offline messages kept per account before new ones bounce
  * (resource-constraint). */
 #define SM_OFFLINE_MAX 500
@@ -105,6 +113,7 @@ struct sm {
 	} count;
 	struct metrics_histogram store_seconds;
 	struct sm_pep *pep; /* sm-pep.c */
+	uint64_t started; /* uv_hrtime() at start, for XEP-0012 uptime */
 };
 
 /* sm-metrics.c */
@@ -170,6 +179,37 @@ struct stanza *sm_iq_result(const struct stanza *iq);
 /* An iq to the server or to a user's bare JID that sm answers itself.
  * Returns false when it is not one sm handles. */
 bool sm_iq_handle(struct sm *sm, struct stanza *iq);
+/* The sender of iq may learn about the account bare: it exists, and the
+ * sender is the account or a contact with a subscription to it. */
+bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const char *bare);
+
+/* sm-vcard.c */
+/* XEP-0054: an iq get or set with <vCard xmlns='vcard-temp'/>. */
+void sm_vcard_iq(struct sm *sm, struct stanza *iq, struct stanza *vcard);
+/* XEP-0153: put the account's avatar hash into its available presence. */
+void sm_vcard_presence(struct sm *sm, const char *bare, struct stanza *presence);
+
+/* sm-private.c */
+/* XEP-0049: an iq get or set with <query xmlns='jabber:iq:private'/>. */
+void sm_private_iq(struct sm *sm, struct stanza *iq, struct stanza *query);
+
+/* sm-info.c */
+/* The requester's bare JID (NULL when iq has no usable 'from') and the
+ * addressed account's (NULL when iq is to the domain). False when 'to' is
+ * not a JID. Both newly allocated. */
+bool sm_info_parties(const struct stanza *iq, char **requester_r, char **bare_r);
+/* An empty iq result to iq. */
+void sm_info_ack(struct sm *sm, const struct stanza *iq);
+/* The store failed on what ("vCard", ...) of bare: log it, answer
+ * internal-server-error. */
+void sm_info_store_failed(struct sm *sm, const struct stanza *iq, const char *what,
+			  const char *bare);
+/* XEP-0092, XEP-0202 and XEP-0012 requests. */
+void sm_info_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+bool sm_info_version_enabled(struct sm *sm);
+/* The session goes unavailable (presence, NULL when it just left): when it
+ * was the account's last available one, store the time for XEP-0012. */
+void sm_info_logout(struct sm *sm, const struct sm_session *session, const struct stanza *presence);
 
 /* sm-blocking.c: XEP-0191. */
 void sm_blocking_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
