@@ -53,6 +53,7 @@ struct bench_options {
 	size_t size;
 	uint64_t window;
 	double timeout;
+	bool acks; /* ask for the router's acknowledgements (urn:junction:component:1) */
 };
 
 struct bench_conn {
@@ -74,6 +75,9 @@ struct bench_conn {
 	uint64_t *last_seq; /* per sender index */
 	uint64_t out_of_order;
 	uint64_t errors;
+	uint64_t acks; /* <a h=''/> received */
+	bool acks_on;      /* the router answered <ack/>: count and acknowledge */
+	uint64_t in_seq, in_acked; /* stanzas read since then, and acknowledged */
 	bool closed;
 };
 
@@ -97,9 +101,10 @@ static void bench_usage(FILE *f)
 	fprintf(f,
 		"usage: bench-load --port P --secret S [--host 127.0.0.1] [--components K]\n"
 		"                  [--messages N] [--size BYTES] [--domain-suffix SUFFIX]\n"
-		"                  [--window W] [--timeout SECONDS]\n"
+		"                  [--window W] [--timeout SECONDS] [--acks yes]\n"
 		"  K components c0SUFFIX..c(K-1)SUFFIX each send N messages of BYTES bytes to the\n"
-		"  next one; at most W per sender are in flight (0: unlimited, default 1000).\n");
+		"  next one; at most W per sender are in flight (0: unlimited, default 1000).\n"
+		"  --acks yes asks junction-router for acknowledgements (needs trusted streams).\n");
 }
 
 static int bench_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *value_r)
@@ -169,6 +174,8 @@ static int bench_parse_args(int argc, char **argv, struct bench_options *opt)
 			if (bench_parse_u64(val, 0, UINT64_C(1) << 40, &v) < 0)
 				goto bad;
 			opt->window = v;
+		} else if (strcmp(a, "--acks") == 0) {
+			opt->acks = strcmp(val, "yes") == 0;
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (bench_parse_u64(val, 1, 86400, &v) < 0)
 				goto bad;
@@ -379,7 +386,11 @@ static int bench_connect(struct bench *b, struct bench_conn *c, double deadline)
 				end += strlen("</handshake>");
 		}
 		if (end != NULL) {
+			static const char ack[] = "<iq type='set' id='jack'>"
+						  "<ack xmlns='urn:junction:component:1'/></iq>";
 			bench_consume(c, (size_t)(end - c->in));
+			if (b->opt.acks && bench_write_all(c->fd, ack, sizeof(ack) - 1, deadline) < 0)
+				goto io_error;
 			return 0;
 		}
 		if (bench_find(c->in, c->in_len, "<stream:error") != NULL ||
@@ -596,8 +607,15 @@ static void bench_scan(struct bench *b, struct bench_conn *c)
 			}
 			end += name_len + 3;
 		}
+		if (c->acks_on && !(name_len == 1 && lt[1] == 'a'))
+			c->in_seq++;
 		if (name_len == 7 && memcmp(lt + 1, "message", 7) == 0) {
 			bench_on_message(b, c, lt, tag_len);
+		} else if (b->opt.acks && name_len == 1 && lt[1] == 'a') {
+			c->acks++;
+		} else if (b->opt.acks && !c->acks_on && name_len == 2 &&
+			   memcmp(lt + 1, "iq", 2) == 0) {
+			c->acks_on = true; /* the router's answer to the <ack/> request */
 		} else if (name_len == 12 && memcmp(lt + 1, "stream:error", 12) == 0) {
 			fprintf(stderr, "bench-load: %s: stream error: %.*s\n", c->name,
 				(int)(end - lt), lt);
@@ -648,6 +666,23 @@ static int bench_receive(struct bench *b, struct bench_conn *c)
 		fprintf(stderr, "bench-load: %s: %s\n", c->name,
 			n == 0 ? "connection closed by the server" : strerror(errno));
 		return -1;
+	}
+	/* Acknowledge what this batch brought, as Junction's components do
+	 * (the router keeps it until then). */
+	if (c->acks_on && c->in_seq != c->in_acked) {
+		if (c->out_off + c->out_len + 96 > BENCH_OUT_CAP) {
+			memmove(c->out, c->out + c->out_off, c->out_len);
+			c->out_off = 0;
+		}
+		if (c->out_off + c->out_len + 96 <= BENCH_OUT_CAP) {
+			c->out_len += (size_t)sprintf(c->out + c->out_off + c->out_len,
+						      "<a xmlns='urn:junction:component:1' h='%" PRIu64
+						      "'/>",
+						      c->in_seq);
+			c->in_acked = c->in_seq;
+			if (bench_pump(b, c) < 0)
+				return -1;
+		}
 	}
 	return c->closed ? -1 : 0;
 }
@@ -707,7 +742,7 @@ static void bench_run(struct bench *b, double deadline)
 int main(int argc, char **argv)
 {
 	struct bench b = {0};
-	uint64_t total = 0, lost = 0, out_of_order = 0, errors = 0;
+	uint64_t total = 0, lost = 0, out_of_order = 0, errors = 0, acks = 0;
 	double deadline, start, seconds;
 	bool timed_out;
 
@@ -769,11 +804,15 @@ int main(int argc, char **argv)
 			lost += b.opt.messages - c->received;
 		out_of_order += c->out_of_order;
 		errors += c->errors;
+		acks += c->acks;
 	}
 	printf("messages=%" PRIu64 " seconds=%.3f rate=%.0f lost=%" PRIu64 " out_of_order=%" PRIu64
-	       " errors=%" PRIu64 "\n",
+	       " errors=%" PRIu64,
 	       total, seconds, seconds > 0 ? (double)total / seconds : 0.0, lost, out_of_order,
 	       errors);
+	if (b.opt.acks)
+		printf(" acks=%" PRIu64, acks);
+	printf("\n");
 	fflush(stdout);
 	if (timed_out && lost > 0)
 		fprintf(stderr, "bench-load: timed out after %.0f s\n", b.opt.timeout);

@@ -396,6 +396,7 @@ static void c2s_tick(uv_timer_t *timer)
 	}
 	c2s_throttle_expire(c2s->throttle, now);
 	c2s_flow_tick(c2s);
+	c2s_hold_tick(c2s);
 }
 
 int c2s_start(struct c2s *c2s, char *err, size_t errlen)
@@ -408,6 +409,8 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 	c2s->require_tls = config_get_bool(cfg, "c2s", "require_tls");
 	c2s->auth_timeout_ms = config_get_duration_ms(cfg, "c2s", "auth_timeout");
 	c2s->limits.max_stanza_bytes = config_get_size(cfg, "c2s", "max_stanza_bytes");
+	c2s->sm_queue_limit = config_get_size(cfg, "c2s", "sm_queue_limit");
+	c2s->sm_queue_timeout_ms = config_get_duration_ms(cfg, "c2s", "sm_queue_timeout");
 	uint64_t failures = config_get_uint(cfg, "c2s", "auth_max_failures");
 	digest_random_hex(c2s->instance, (sizeof(c2s->instance) - 1) / 2);
 	if (config_get(cfg, "c2s", "name") != NULL)

@@ -32,6 +32,9 @@ static void c2s_metrics_collect(struct buf *out, void *ctx)
 		       c2s->count.logins_failed);
 	metrics_single(out, "junction_c2s_client_queued_bytes", "gauge",
 		       "bytes queued to clients, not yet written (all clients)", queued);
+	metrics_single(out, "junction_c2s_sm_held_bytes", "gauge",
+		       "bytes of clients' stanzas held while no sm serves their domain",
+		       c2s->held_bytes);
 	metrics_write_component(out, "junction_c2s", c2s->component);
 }
 

@@ -41,8 +41,10 @@ static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
 {
 	const char *name;
 
-	if (peers_event(&c2s->peers, st, &name, NULL) == PEERS_BOUND && c2s_serves(c2s, name))
+	if (peers_event(&c2s->peers, st, &name, NULL) == PEERS_BOUND && c2s_serves(c2s, name)) {
 		c2s_sm_reannounce(c2s, name);
+		c2s_hold_release(c2s, name);
+	}
 }
 
 static void c2s_sm_ready(struct component *component, void *ctx)
@@ -204,7 +206,7 @@ void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
 		if (type == NULL)
 			client->presence = stanza_ref(out); /* the <from-client/> envelope */
 	}
-	if (!c2s_sm_send(c2s, out))
+	if (!c2s_hold(client, out) && !c2s_sm_send(c2s, out))
 		c2s_client_error(client, st, "wait", "resource-constraint", NULL);
 	stanza_unref(&out);
 }
@@ -274,6 +276,15 @@ static bool c2s_sm_from_trusted(struct c2s *c2s, const struct stanza *st)
 	bool ok = peers_holds(&c2s->peers, j.domain);
 	jid_clear(&j);
 	return ok;
+}
+
+/* Is st an answer to one of c2s's own requests (its id has our prefix)? */
+static bool c2s_sm_is_own_request(const struct c2s *c2s, const struct stanza *st)
+{
+	const char *id = stanza_get_attr(st, "id");
+	size_t n = strlen(c2s->instance);
+
+	return id != NULL && strncmp(id, c2s->instance, n) == 0 && id[n] == '-';
 }
 
 static void c2s_sm_on_reply(struct c2s *c2s, struct stanza *st)
@@ -382,19 +393,55 @@ static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
 	c2s_flow_delivered(c, stanza_get_attr(inner, "from"), n);
 }
 
-/* A <from-client/> envelope came back as an error (sm unreachable, or a
- * full queue): the client gets the error for the stanza inside, so an iq
- * or message is never lost silently. Presence errors are not passed on. */
+void c2s_sm_bounce_to_client(struct c2s_client *client, const struct stanza *out,
+			     const char *type, const char *condition)
+{
+	struct stanza *w = stanza_find_child(out, "from-client", C2S_NS_SESSION);
+	const struct stanza *inner = w != NULL ? stanza_child_element(w, 0) : out;
+	const char *t = stanza_get_attr(out, "type");
+
+	if (inner == NULL || strcmp(inner->name, "presence") == 0)
+		return;
+	struct stanza *copy = stanza_copy(inner);
+	stanza_rename_ns(copy, inner->ns, STREAM_NS_CLIENT);
+	if (w == NULL && t != NULL && strcmp(t, "error") == 0)
+		c2s_client_send_stanza(client, copy); /* the router's reply, as it is */
+	else
+		c2s_client_error(client, copy, type, condition, NULL);
+	stanza_unref(&copy);
+}
+
+/* The established client whose full JID is jid, if any (cold path). */
+static struct c2s_client *c2s_sm_client_by_full_jid(struct c2s *c2s, const char *jid)
+{
+	for (struct c2s_client *c = c2s->clients; c != NULL; c = c->next) {
+		if (c->established && c->state != C2S_CLIENT_CLOSING && c->full_jid != NULL &&
+		    strcmp(c->full_jid, jid) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* An error the router sent back for a stanza of ours (sm unreachable, a
+ * full queue, no route): either a <from-client/> envelope, whose client
+ * gets the error for the stanza inside, or a client's stanza that had a
+ * 'to', whose error reply is addressed to the client's full JID (only the
+ * router's own replies reach this stream with such a 'to': everything
+ * else for a user goes to sm). An iq or message is never lost silently;
+ * presence errors are not passed on. */
 static void c2s_sm_on_bounce(struct c2s *c2s, const struct stanza *st)
 {
 	struct stanza *w = stanza_find_child(st, "from-client", C2S_NS_SESSION);
-	struct stanza *e = stanza_find_child(st, "error", NULL);
-	struct stanza *inner = w != NULL ? stanza_child_element(w, 0) : NULL;
-	struct c2s_client *c = w != NULL ? c2s_sm_client_by_sid(c2s, stanza_get_attr(w, "sid"))
-					 : NULL;
+	const char *to = stanza_get_attr(st, "to");
+	struct c2s_client *c;
 
-	if (c == NULL || inner == NULL || !c->established || strcmp(inner->name, "presence") == 0)
+	if (w != NULL)
+		c = c2s_sm_client_by_sid(c2s, stanza_get_attr(w, "sid"));
+	else
+		c = to != NULL ? c2s_sm_client_by_full_jid(c2s, to) : NULL;
+	if (c == NULL || !c->established)
 		return;
+	struct stanza *e = stanza_find_child(st, "error", NULL);
 	const char *etype = e != NULL ? stanza_get_attr(e, "type") : NULL;
 	struct stanza *cond = NULL;
 	for (size_t i = 0; e != NULL && i < stanza_count_child_elements(e); i++) {
@@ -404,12 +451,9 @@ static void c2s_sm_on_bounce(struct c2s *c2s, const struct stanza *st)
 			break;
 		}
 	}
-	struct stanza *copy = stanza_copy(inner);
-	stanza_rename_ns(copy, inner->ns, STREAM_NS_CLIENT);
 	c2s->count.bounces++;
-	c2s_client_error(c, copy, etype != NULL ? etype : "cancel",
-			 cond != NULL ? cond->name : "service-unavailable", NULL);
-	stanza_unref(&copy);
+	c2s_sm_bounce_to_client(c, st, etype != NULL ? etype : "cancel",
+				cond != NULL ? cond->name : "service-unavailable");
 }
 
 static void c2s_sm_stanza(struct component *component, struct stanza *st, void *ctx)
@@ -422,7 +466,9 @@ static void c2s_sm_stanza(struct component *component, struct stanza *st, void *
 		   type ? type : "", stanza_get_attr(st, "from") ? stanza_get_attr(st, "from") : "",
 		   stanza_get_attr(st, "id") ? stanza_get_attr(st, "id") : "");
 	if (strcmp(st->name, "iq") == 0) {
-		if (type != NULL && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0))
+		if (type != NULL && strcmp(type, "error") == 0 && !c2s_sm_is_own_request(c2s, st))
+			c2s_sm_on_bounce(c2s, st);
+		else if (type != NULL && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0))
 			c2s_sm_on_reply(c2s, st);
 		else if (type != NULL && (strcmp(type, "set") == 0 || strcmp(type, "get") == 0))
 			c2s_sm_on_request(c2s, st);
@@ -480,4 +526,5 @@ void c2s_sm_stop(struct c2s *c2s)
 {
 	component_stop(&c2s->component);
 	peers_clear(&c2s->peers);
+	c2s_hold_clear(c2s);
 }

@@ -84,6 +84,7 @@ struct stanza;
 struct tls;
 struct tls_ctx;
 struct c2s_throttle;
+struct c2s_held;
 
 /* Why a client is not read (c2s-flow.c); reading resumes when none is left. */
 enum c2s_pause {
@@ -195,6 +196,11 @@ struct c2s {
 	/* Key for SASL's fake salts: derived from [router] secret, so it is the
 	 * same across restarts and across c2s instances. */
 	unsigned char sasl_secret[SCRAM_MAX_KEY];
+	/* Stanzas for a users' domain no sm serves right now (c2s-hold.c). */
+	struct c2s_held *held_head, *held_tail;
+	size_t held_bytes;
+	uint64_t sm_queue_limit;      /* [c2s] sm_queue_limit */
+	uint64_t sm_queue_timeout_ms; /* [c2s] sm_queue_timeout */
 	bool stopping;
 	/* Prometheus metrics (c2s-metrics.c); NULL when off. */
 	struct metrics *metrics;
@@ -321,5 +327,21 @@ void c2s_sm_session_end(struct c2s_client *client);
 void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st);
 /* A pending request got no answer in time. */
 void c2s_sm_timeout(struct c2s_client *client);
+/* out (a client's stanza as sent to the router, or its <from-client/>
+ * envelope, or an error reply to either) goes back to the client as an
+ * error of type/condition; nothing for presence. */
+void c2s_sm_bounce_to_client(struct c2s_client *client, const struct stanza *out,
+			     const char *type, const char *condition);
+
+/* c2s-hold.c: stanzas for a users' domain while no sm serves it. */
+/* Hold out (on its way to the router) if its 'to' is a users' domain no
+ * trusted stream holds; true when it was taken (held, or refused with an
+ * error to the client because the queue is full). Takes a reference. */
+bool c2s_hold(struct c2s_client *client, struct stanza *out);
+/* domain is served again: send what waits for it, in order. */
+void c2s_hold_release(struct c2s *c2s, const char *domain);
+/* Timer: return what waited longer than sm_queue_timeout as errors. */
+void c2s_hold_tick(struct c2s *c2s);
+void c2s_hold_clear(struct c2s *c2s);
 
 #endif

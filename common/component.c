@@ -47,12 +47,33 @@ struct component {
 	char *stream_id;
 	unsigned binds_left;
 	struct buf pending;
+	size_t *pending_lens; /* the length of each stanza in pending */
+	size_t n_pending, pending_cap;
+	/* Acknowledgements (docs/components.md): when the router agreed,
+	 * every stanza written since the <ack/> request has a number (out_seq
+	 * counts them); the owner's stanzas are kept in `unacked` until the
+	 * router's <a h=''/> covers them, and sent again after a reconnection
+	 * if it never did. unacked_lens[i] is the length and number of the
+	 * i-th kept stanza, from unacked_first on; unacked_off the bytes of
+	 * `unacked` already acknowledged. */
+	bool acks;
+	uint64_t out_seq;
+	uint64_t in_seq, in_acked; /* stanzas read since, and last acknowledged */
+	struct buf unacked;
+	size_t unacked_off;
+	struct component_kept *kept;
+	size_t n_kept, kept_first, kept_cap;
 	uv_timer_t timer;
 	uv_getaddrinfo_t resolve;
 	unsigned attempts;
 	unsigned open_handles; /* freed when this drops to 0 after stop */
 	bool stopping;
 	struct component_counts count;
+};
+
+struct component_kept {
+	uint64_t seq;
+	size_t len;
 };
 
 static void component_schedule(struct component *c, const char *why);
@@ -71,6 +92,9 @@ static void component_maybe_free(struct component *c)
 	free(c->stream_id);
 	xml_parser_free(&c->parser);
 	buf_free(&c->pending);
+	buf_free(&c->unacked);
+	free(c->kept);
+	free(c->pending_lens);
 	free(c);
 }
 
@@ -79,6 +103,90 @@ static void component_handle_closed(uv_handle_t *handle)
 	struct component *c = handle->data;
 	c->open_handles--;
 	component_maybe_free(c);
+}
+
+/* ---- acknowledgements ----------------------------------------------------- */
+
+/* Bytes were written to the router: number them, and keep the owner's. */
+static void component_written(struct component *c, const char *data, size_t len, bool keep)
+{
+	c->out_seq++;
+	if (!keep || !c->acks)
+		return;
+	if (c->kept_first + c->n_kept == c->kept_cap) {
+		if (c->kept_first > 0) {
+			memmove(c->kept, c->kept + c->kept_first, c->n_kept * sizeof(*c->kept));
+			c->kept_first = 0;
+		} else {
+			c->kept_cap = c->kept_cap ? c->kept_cap * 2 : 64;
+			c->kept = xrealloc(c->kept, c->kept_cap * sizeof(*c->kept));
+		}
+	}
+	c->kept[c->kept_first + c->n_kept++] = (struct component_kept){c->out_seq, len};
+	buf_append(&c->unacked, data, len);
+}
+
+/* <a h='N'/>: the router has passed on the first N stanzas. */
+static void component_acked(struct component *c, const struct stanza *a)
+{
+	const char *h_s = stanza_get_attr(a, "h");
+	uint64_t h = h_s != NULL ? strtoull(h_s, NULL, 10) : 0;
+
+	while (c->n_kept > 0 && c->kept[c->kept_first].seq <= h) {
+		c->unacked_off += c->kept[c->kept_first].len;
+		c->kept_first++;
+		c->n_kept--;
+	}
+	if (c->n_kept == 0) {
+		buf_reset(&c->unacked);
+		c->unacked_off = 0;
+		c->kept_first = 0;
+	} else if (c->unacked_off > c->unacked.len / 2) {
+		memmove(c->unacked.data, c->unacked.data + c->unacked_off,
+			c->unacked.len - c->unacked_off);
+		c->unacked.len -= c->unacked_off;
+		c->unacked_off = 0;
+	}
+}
+
+/* Note one more stanza of len bytes at the end (or, front, the start) of
+ * pending. */
+static void component_pending_len(struct component *c, size_t len, bool front)
+{
+	if (c->n_pending == c->pending_cap) {
+		c->pending_cap = c->pending_cap ? c->pending_cap * 2 : 64;
+		c->pending_lens = xrealloc(c->pending_lens, c->pending_cap * sizeof(*c->pending_lens));
+	}
+	if (front)
+		memmove(c->pending_lens + 1, c->pending_lens, c->n_pending * sizeof(*c->pending_lens));
+	c->pending_lens[front ? 0 : c->n_pending] = len;
+	c->n_pending++;
+}
+
+/* The stream ended: what the router never acknowledged goes out again
+ * first after the next handshake, ahead of what was queued since. */
+static void component_requeue_unacked(struct component *c)
+{
+	size_t n = c->unacked.len - c->unacked_off;
+
+	if (c->stopping)
+		return;
+	for (size_t i = c->n_kept; i > 0; i--)
+		component_pending_len(c, c->kept[c->kept_first + i - 1].len, true);
+	if (n > 0) {
+		struct buf b = {0};
+		buf_append(&b, c->unacked.data + c->unacked_off, n);
+		buf_append(&b, c->pending.data, c->pending.len);
+		buf_free(&c->pending);
+		c->pending = b;
+		JLOG_INFO(0, "%s: %zu unacknowledged stanza(s) will be sent again", c->name,
+			  c->n_kept);
+	}
+	buf_reset(&c->unacked);
+	c->unacked_off = 0;
+	c->n_kept = c->kept_first = 0;
+	c->acks = false;
+	c->out_seq = 0;
 }
 
 /* ---- the stream ------------------------------------------------------------ */
@@ -90,6 +198,7 @@ static void component_drop(struct component *c, const char *why)
 		conn_close(c->conn, false, 0);
 		c->conn = NULL;
 	}
+	component_requeue_unacked(c);
 	if (c->state != COMPONENT_DOWN && c->cbs->down != NULL && !c->stopping)
 		c->cbs->down(c, why, c->ctx);
 	c->state = COMPONENT_DOWN;
@@ -108,6 +217,7 @@ static void component_send_bind(struct component *c, const char *name, const cha
 		buf_append_str(&b, " default='true'/></iq>");
 	}
 	conn_send(c->conn, b.data, b.len);
+	component_written(c, b.data, b.len, false);
 	buf_free(&b);
 	c->binds_left++;
 }
@@ -117,8 +227,14 @@ static void component_become_ready(struct component *c)
 	c->state = COMPONENT_READY;
 	c->attempts = 0;
 	if (c->pending.len > 0) {
+		size_t off = 0;
 		conn_send(c->conn, c->pending.data, c->pending.len);
+		for (size_t i = 0; i < c->n_pending; i++) {
+			component_written(c, c->pending.data + off, c->pending_lens[i], true);
+			off += c->pending_lens[i];
+		}
 		buf_reset(&c->pending);
+		c->n_pending = 0;
 	}
 	JLOG_INFO(c->conn->id, "%s: connected to the router", c->name);
 	c->cbs->ready(c, c->ctx);
@@ -138,12 +254,22 @@ static void component_on_handshake(struct component *c, const struct stanza *st)
 	}
 	c->state = COMPONENT_BINDING;
 	c->binds_left = 0;
+	/* Ask for acknowledgements first; the answer comes before the binds'
+	 * (the router answers in order), so we know before going READY.
+	 * Stanzas are numbered from the next one on. */
+	static const char ack[] =
+		"<iq type='set' id='jack'><ack xmlns='" COMPONENT_NS_EXT "'/></iq>";
+	conn_send(c->conn, ack, sizeof(ack) - 1);
+	c->acks = false;
+	c->out_seq = c->in_seq = c->in_acked = 0;
+	c->binds_left++;
 	if (c->opt.watch) {
 		/* Before the binds: the router answers in order, so the list
 		 * of bound names arrives before our names are announced. */
 		static const char watch[] =
 			"<iq type='set' id='jwatch'><watch xmlns='" COMPONENT_NS_EXT "'/></iq>";
 		conn_send(c->conn, watch, sizeof(watch) - 1);
+		component_written(c, watch, sizeof(watch) - 1, false);
 	}
 	for (size_t i = 0; i < c->opt.n_binds; i++) {
 		snprintf(id, sizeof(id), "jb%zu", i);
@@ -151,8 +277,6 @@ static void component_on_handshake(struct component *c, const struct stanza *st)
 	}
 	if (c->opt.default_route)
 		component_send_bind(c, NULL, "jbdefault");
-	if (c->binds_left == 0)
-		component_become_ready(c);
 }
 
 static void component_on_bind_reply(struct component *c, struct stanza *st)
@@ -160,6 +284,13 @@ static void component_on_bind_reply(struct component *c, struct stanza *st)
 	const char *id = stanza_get_attr(st, "id");
 	const char *type = stanza_get_attr(st, "type");
 
+	if (strcmp(st->name, "iq") == 0 && id != NULL && strcmp(id, "jack") == 0) {
+		/* A router without acknowledgements refuses: fine, none then. */
+		c->acks = type != NULL && strcmp(type, "result") == 0;
+		if (--c->binds_left == 0)
+			component_become_ready(c);
+		return;
+	}
 	if (strcmp(st->name, "iq") != 0 || id == NULL || strncmp(id, "jb", 2) != 0) {
 		c->cbs->stanza(c, st, c->ctx); /* early traffic for a bound name */
 		return;
@@ -206,6 +337,14 @@ static int component_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 		component_schedule(c, NULL);
 		return 1;
 	}
+	if (strcmp(ev->tree->name, "a") == 0 && strcmp(ev->tree->ns, COMPONENT_NS_EXT) == 0) {
+		component_acked(c, ev->tree);
+		return 0;
+	}
+	/* Everything after the answer to <ack/> is numbered by the router
+	 * (component_read acknowledges it once handled). */
+	if (c->acks)
+		c->in_seq++;
 	switch (c->state) {
 	case COMPONENT_HANDSHAKE:
 		component_on_handshake(c, ev->tree);
@@ -245,6 +384,16 @@ static void component_read(struct conn *conn, const char *data, size_t len)
 	if (r < 0 && r != XML_PARSER_STOPPED) {
 		component_drop(c, xml_parser_error_text(c->parser));
 		component_schedule(c, NULL);
+		return;
+	}
+	/* The owner has handled every stanza of this read (its callback
+	 * returned): tell the router, which keeps them until then. */
+	if (c->conn != NULL && c->acks && c->in_seq != c->in_acked) {
+		char a[96];
+		snprintf(a, sizeof(a), "<a xmlns='" COMPONENT_NS_EXT "' h='%llu'/>",
+			 (unsigned long long)c->in_seq);
+		conn_send(c->conn, a, strlen(a));
+		c->in_acked = c->in_seq;
 	}
 }
 
@@ -437,6 +586,7 @@ int component_send_raw(struct component *c, const char *data, size_t len)
 	c->count.out++;
 	if (c->state == COMPONENT_READY) {
 		conn_send(c->conn, data, len);
+		component_written(c, data, len, true);
 		/* Backpressure, never loss: while the router is slow to take what
 		 * we send, stop reading the stanzas that make us send. The router
 		 * then sees a slow consumer and answers its senders with errors;
@@ -451,7 +601,9 @@ int component_send_raw(struct component *c, const char *data, size_t len)
 		c->count.refused++;
 		return -1;
 	}
+	size_t before = c->pending.len;
 	buf_append(&c->pending, data, len);
+	component_pending_len(c, c->pending.len - before, false);
 	return 0;
 }
 

@@ -11,9 +11,11 @@
  * bytes) and go out in order once it is back. While it is up, a send never
  * fails: when more than queue_limit bytes wait for the router, the link
  * stops reading from it until half has gone (backpressure, not loss).
- * Stanzas already handed to a connection that then drops are not sent
- * again (the router may have them); making that exact belongs to the
- * restart work. Everything runs on one loop.
+ * Stanzas already handed to a connection are kept until the router
+ * acknowledges them (docs/components.md, "Acknowledgements") and sent again
+ * after a reconnection if it never did; what the router sends is
+ * acknowledged once the stanza callback has returned for it. Everything
+ * runs on one loop.
  *
  *   struct component_options o = {.address = "127.0.0.1:5347", .name = "sm.localhost",
  *                                 .secret = s, .binds = names, .n_binds = 1};
@@ -74,9 +76,10 @@ int component_start(uv_loop_t *loop, const struct component_options *options,
 /* Queue a stanza for the router (serialized now). Returns 0, or -1 when the
  * router is unreachable and the queue is over queue_limit. */
 int component_send(struct component *component, const struct stanza *stanza);
-/* The same for bytes already serialized: one or more complete stanzas in the
- * stream's default namespace (jabber:component:accept). For a sender that
- * builds many similar stanzas as text, e.g. pubsub's notifications. */
+/* The same for bytes already serialized: exactly one complete stanza in the
+ * stream's default namespace (jabber:component:accept); the router's
+ * acknowledgements count stanzas. For a sender that builds many similar
+ * stanzas as text, e.g. pubsub's notifications, sm's deliveries. */
 int component_send_raw(struct component *component, const char *data, size_t len);
 bool component_is_ready(const struct component *component);
 /* Bytes waiting to reach the router: queued while disconnected, plus the

@@ -58,6 +58,10 @@ const struct config_key config_schema[] = {
 	 "a component over queue_limit for this long is disconnected"},
 	{"router", "handshake_timeout", CONFIG_DURATION, "10s", false, "router",
 	 "time a new connection has to complete the component handshake"},
+	{"router", "hold_limit", CONFIG_SIZE, "1M", false, "router",
+	 "bytes of stanzas held for a users' domain while its sm restarts"},
+	{"router", "hold_timeout", CONFIG_DURATION, "30s", false, "router",
+	 "how long stanzas are held for a users' domain whose sm went away"},
 	{"router", "log_level", CONFIG_LOGLEVEL, NULL, false, "router",
 	 "overrides [junction] log_level for the router"},
 
@@ -80,6 +84,10 @@ const struct config_key config_schema[] = {
 	 "failed SASL attempts one stream may make before it is closed (2 to 5)"},
 	{"c2s", "max_stanza_bytes", CONFIG_SIZE, "256K", false, "c2s",
 	 "largest stanza, in bytes of XML, c2s accepts from a client"},
+	{"c2s", "sm_queue_limit", CONFIG_SIZE, "1M", false, "c2s",
+	 "bytes of clients' stanzas held while no sm serves their domain"},
+	{"c2s", "sm_queue_timeout", CONFIG_DURATION, "30s", false, "c2s",
+	 "how long a stanza is held for sm before its client gets an error"},
 	{"c2s", "log_level", CONFIG_LOGLEVEL, NULL, false, "c2s",
 	 "overrides [junction] log_level for c2s"},
 

@@ -1,5 +1,6 @@
 /* router-admin.c: iq stanzas addressed to the router itself (no 'to'),
- * the urn:junction:component:1 extension: bind, unbind and status.
+ * the urn:junction:component:1 extension: bind, unbind, watch, ack and
+ * status.
  *
  * Only trusted streams (authenticated with [router] secret) may use it;
  * docs/components.md is the protocol's description for component authors.
@@ -202,6 +203,11 @@ void router_admin_handle(struct router_stream *stream, const struct xml_parser_s
 	} else if (!is_get && strcmp(child->name, "watch") == 0) {
 		router_admin_result(stream, iq, NULL);
 		router_watch_start(stream);
+	} else if (!is_get && strcmp(child->name, "ack") == 0) {
+		/* Count from the next stanza on (router-stream.c acks them). */
+		router_admin_result(stream, iq, NULL);
+		stream->acks = true;
+		stream->acks_in = stream->acks_sent = stream->acks_out = 0;
 	} else {
 		router_admin_error(stream, iq, "cancel", "feature-not-implemented", NULL);
 	}

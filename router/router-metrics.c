@@ -32,6 +32,9 @@ static void router_metrics_collect(struct buf *out, void *ctx)
 		       "stanzas refused for a bad or forged address", total.rejected);
 	metrics_single(out, "junction_router_streams", "gauge",
 		       "authenticated component streams", streams);
+	metrics_single(out, "junction_router_held_bytes", "gauge",
+		       "bytes held for users' domains whose sm is restarting",
+		       router_hold_bytes(router));
 	metrics_family(out, "junction_router_queued_bytes", "gauge",
 		       "bytes queued to each component stream, not yet written");
 	for (const struct router_stream *s = router->streams; s != NULL; s = s->next)

@@ -113,6 +113,8 @@ bool router_stream_deliver(struct router_stream *stream, const char *data, size_
 		return false;
 	conn_send(stream->conn, data, len);
 	stream->count.out++;
+	if (stream->acks)
+		stream->acks_out++;
 	if (conn_queued(stream->conn) > router->queue_limit && stream->over_limit_since_ms == 0)
 		stream->over_limit_since_ms = router_now_ms(router);
 	return true;
@@ -127,6 +129,8 @@ void router_stream_reply(struct router_stream *stream, const struct stanza *repl
 	stanza_serialize(reply, STREAM_NS_COMPONENT, &b);
 	conn_send(stream->conn, b.data, b.len);
 	buf_free(&b);
+	if (stream->acks)
+		stream->acks_out++;
 }
 
 /* ---- stream open and handshake ------------------------------------------- */
@@ -318,6 +322,8 @@ static void router_route_stanza(struct router_stream *stream, const struct xml_p
 		goto out;
 	}
 
+	if (router_hold_take(stream, st, to.domain, to.domain_len, to.bare, to.bare_len))
+		goto out;
 	bool served;
 	struct router_stream *dest =
 		router_find_route(router, to.domain, to.domain_len, to.bare, to.bare_len, &served);
@@ -333,6 +339,8 @@ static void router_route_stanza(struct router_stream *stream, const struct xml_p
 		JLOG_DEBUG(stream->id, "queue for %s full, bouncing", dest->name);
 		router_bounce(stream, st, "wait", "resource-constraint",
 			      "recipient's queue is full");
+	} else if (dest->acks) {
+		router_kept_add(dest, stream, st, to.domain, to.domain_len, to.bare, to.bare_len);
 	}
 out:
 	router_addr_clear(&from);
@@ -347,7 +355,12 @@ static int router_stream_on_stanza(void *ctx, const struct xml_parser_stanza *st
 	case ROUTER_STREAM_HANDSHAKE:
 		router_stream_handshake(stream, st);
 		break;
-	case ROUTER_STREAM_READY:
+	case ROUTER_STREAM_READY: {
+		bool counted = stream->acks; /* not the <ack/> request itself */
+		if (counted && strcmp(st->name, "a") == 0 && strcmp(st->ns, ROUTER_NS_EXT) == 0) {
+			router_kept_acked(stream, st->raw, st->raw_len);
+			break;
+		}
 		stream->count.in++;
 		if (strcmp(st->ns, STREAM_NS_COMPONENT) != 0 || !router_is_stanza_name(st->name)) {
 			router_stream_close(stream, "unsupported-stanza-type", NULL);
@@ -355,7 +368,10 @@ static int router_stream_on_stanza(void *ctx, const struct xml_parser_stanza *st
 		}
 		JLOG_DEBUG(stream->id, "in: %.*s", (int)st->raw_len, st->raw);
 		router_route_stanza(stream, st);
+		if (counted)
+			stream->acks_in++;
 		break;
+	}
 	case ROUTER_STREAM_HEADER:
 	case ROUTER_STREAM_CLOSING:
 		break;
@@ -388,6 +404,17 @@ static void router_stream_read(struct conn *conn, const char *data, size_t len)
 				    xml_parser_error_text(stream->parser));
 		return;
 	}
+	/* Every stanza of this read is routed (queued to its destination,
+	 * written in this loop turn's flush) or bounced: acknowledge them all
+	 * at once (docs/components.md, "Acknowledgements"). */
+	if (stream->acks && stream->acks_in != stream->acks_sent &&
+	    stream->state == ROUTER_STREAM_READY) {
+		char a[96];
+		snprintf(a, sizeof(a), "<a xmlns='" ROUTER_NS_EXT "' h='%llu'/>",
+			 (unsigned long long)stream->acks_in);
+		conn_send(conn, a, strlen(a));
+		stream->acks_sent = stream->acks_in;
+	}
 	/* A peer whose own queue (replies and bounces to it) is over the
 	 * limit is not read until it catches up. */
 	if (stream->state != ROUTER_STREAM_CLOSING &&
@@ -413,7 +440,9 @@ static void router_stream_unsent(struct conn *conn, const char *bytes, size_t le
 {
 	struct router_stream *stream = conn->owner;
 
-	if (stream->router->stopping)
+	/* A stream that acknowledges: what it never acknowledged, written or
+	 * not, was routed again when its names were released (router-kept.c). */
+	if (stream->router->stopping || stream->acks)
 		return;
 	router_bounce_unsent(stream->router, bytes, len, written, stream->bounce_type,
 			     stream->bounce_condition);
@@ -444,6 +473,7 @@ static void router_stream_closed(struct conn *conn)
 		router->streams = stream->next;
 	if (stream->next != NULL)
 		stream->next->prev = stream->prev;
+	router_kept_free(stream);
 	router_metrics_stream_gone(router, stream);
 	xml_parser_free(&stream->parser);
 	free(stream->name);
@@ -547,6 +577,7 @@ int router_start(struct router *router, char *err, size_t errlen)
 	router->secret = config_get(cfg, "router", "secret");
 	router_reload(router, cfg);
 	router->started = time(NULL);
+	router_hold_init(router);
 	uv_timer_init(router->loop, &router->timer);
 	router->timer.data = router;
 
@@ -588,6 +619,7 @@ void router_stop(struct router *router)
 		return;
 	router->stopping = true;
 	JLOG_INFO(0, "shutting down");
+	router_hold_stop(router);
 	conn_listener_close(&router->listener);
 	conn_listener_close(&router->listener_unix);
 	router_metrics_stop(router);

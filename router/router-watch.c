@@ -38,6 +38,7 @@ static void router_watch_send(struct router_stream *watcher, const char *name,
 static void router_watch_notify(struct router *router, const char *name, enum route_mode mode,
 				const struct router_stream *holder, bool bound)
 {
+	router_hold_changed(router, name, bound);
 	for (struct router_stream *w = router->streams; w != NULL; w = w->next) {
 		if (w->watching && w->state == ROUTER_STREAM_READY)
 			router_watch_send(w, name, mode, holder, bound);
@@ -101,6 +102,10 @@ void router_watch_release_all(struct router_stream *stream)
 	}
 	free(c.names);
 	free(c.modes);
+	/* Nothing is routed here any more: what it was sent and never
+	 * acknowledged goes elsewhere now (into the hold its names just
+	 * opened, if they were a users' domain). */
+	router_kept_requeue(stream);
 }
 
 struct router_watch_start {

@@ -61,6 +61,15 @@ struct router_stream {
 	bool extra_prefixes; /* raw stanza bytes need their stream's prefixes */
 	bool read_paused;
 	bool watching;       /* gets presence for names bound and released */
+	/* Asked for acknowledgements (<ack/>): stanzas read since, and the
+	 * count last acknowledged with <a h=''/>. */
+	bool acks;
+	uint64_t acks_in, acks_sent;
+	/* ... and it acknowledges what it is sent: stanzas written to it
+	 * since (acks_out), and the forwarded ones not yet acknowledged. */
+	uint64_t acks_out;
+	struct router_kept *kept_head, *kept_tail;
+	size_t kept_bytes;
 	uint64_t opened_ms;  /* loop time at accept */
 	time_t since;        /* wall clock at handshake */
 	uint64_t over_limit_since_ms; /* 0 when the queue is under the limit */
@@ -83,6 +92,7 @@ struct router {
 	uint64_t stall_timeout_ms, handshake_timeout_ms;
 	struct xml_parser_limits limits;
 	time_t started;
+	struct router_hold *hold; /* router-hold.c */
 	bool stopping;
 	struct metrics *metrics; /* NULL when [junction] metrics is unset */
 	/* What streams that are gone counted, so totals never go down. */
@@ -136,6 +146,38 @@ int router_watch_unbind(struct router_stream *stream, const char *name);
 /* Release every name the stream holds (and its default route). */
 void router_watch_release_all(struct router_stream *stream);
 void router_watch_start(struct router_stream *stream);
+
+/* router-hold.c: stanzas for a users' domain while its sm restarts. */
+void router_hold_init(struct router *router);
+void router_hold_stop(struct router *router);
+/* A name was bound or released (router-watch.c calls this for each). */
+void router_hold_changed(struct router *router, const char *name, bool bound);
+/* Keep st if its domain is in a restart gap (or bounce it when too much
+ * is held); true when st was taken, false to route it as usual. */
+bool router_hold_take(struct router_stream *sender, const struct xml_parser_stanza *st,
+		      const char *domain, size_t domain_len, const char *bare, size_t bare_len);
+
+/* Give a stanza (bytes and bare owned by the callee on success) to the
+ * gap of domain, behind what it holds; false when there is no gap. */
+bool router_hold_put(struct router *router, const char *domain, char *bytes, size_t len,
+		     char *bare, unsigned long sender_id);
+/* Bytes held now (for metrics). */
+size_t router_hold_bytes(const struct router *router);
+/* Bounce bytes (one stanza) to the stream sender_id, if it is still up. */
+void router_hold_bounce_bytes(struct router *router, unsigned long sender_id, const char *bytes,
+			      size_t len, const char *type, const char *condition);
+
+/* router-kept.c: stanzas written to a stream that acknowledges them. */
+/* dest got st (routed from sender to the address domain/bare): keep it. */
+void router_kept_add(struct router_stream *dest, const struct router_stream *sender,
+		     const struct xml_parser_stanza *st, const char *domain, size_t domain_len,
+		     const char *bare, size_t bare_len);
+/* <a h=''/> from the stream (its raw bytes): forget what it covers. */
+void router_kept_acked(struct router_stream *stream, const char *raw, size_t len);
+/* The stream is gone (its names released): route again, hold or bounce
+ * what it never acknowledged. */
+void router_kept_requeue(struct router_stream *stream);
+void router_kept_free(struct router_stream *stream);
 
 /* router-metrics.c */
 void router_metrics_start(struct router *router);

@@ -76,9 +76,10 @@ def test_clients_stay_connected_across_sm_restart(router, hard):
 
 
 @pytest.mark.timeout(60)
-def test_requests_while_sm_is_away_get_an_error(router):
+def test_requests_while_sm_is_away_wait_for_it(router):
     """With sm gone, a client's roster request (which only sm can answer)
-    gets an error back instead of silence; once sm is back it is answered."""
+    waits in c2s ([c2s] sm_queue_limit) and is answered once sm is back,
+    with no error in between."""
     r = router()
     sm_session.adduser(r, 'juliet@localhost', 'r0meo')
     c2s = C2SProcess(r, r.workdir)
@@ -90,7 +91,35 @@ def test_requests_while_sm_is_away_get_an_error(router):
         sm.stop()
         time.sleep(0.3)
         j.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        # Nothing comes back for it while sm is away: no error.
+        early = [e for e in j.drain(quiet=1.0, limit=2.0) if e.get('id') == 'r1']
+        assert not early, to_string(early[0])
+        sm.start()
         el = wait_id(j, 'r1')
+        assert el.get('type') == 'result', to_string(el)
+    finally:
+        c2s.stop()
+        sm.stop()
+
+
+@pytest.mark.timeout(60)
+def test_requests_get_an_error_when_sm_stays_away(router):
+    """Past [c2s] sm_queue_timeout a held request comes back as an error;
+    once sm is back, requests are answered again."""
+    r = router()
+    sm_session.adduser(r, 'juliet@localhost', 'r0meo')
+    c2s = C2SProcess(r, r.workdir, {'sm_queue_timeout': '1s'})
+    sm = sm_session.Sm(r)
+    try:
+        c2s.start()
+        time.sleep(0.3)
+        j = logged_in(c2s, 'juliet', 'r0meo', 'a')
+        sm.stop()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        j.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        el = wait_id(j, 'r1')
+        assert time.monotonic() - t0 >= 0.9, 'answered before the timeout'
         assert el.get('type') == 'error', to_string(el)
         err = [c for c in el if local(c) == 'error'][0]
         assert [local(c) for c in err] == ['service-unavailable'], to_string(el)
