@@ -185,7 +185,9 @@ static int ctl_program(const char *name, char *path, size_t len)
 	if (slash == NULL)
 		return -1;
 	*slash = '\0';
-	snprintf(path, len, "%s/junction-%s", self, name);
+	int w = snprintf(path, len, "%s/junction-%s", self, name);
+	if (w < 0 || (size_t)w >= len)
+		return -1;
 	return access(path, X_OK);
 }
 
