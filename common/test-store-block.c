@@ -11,7 +11,7 @@
 #include "store.h"
 #include "test.h"
 
-static char test_db[PATH_MAX];
+static char test_db[PATH_MAX + 16];
 
 static struct store *test_store_with(const char *jid)
 {
@@ -112,7 +112,7 @@ int main(void)
 	snprintf(test_db, sizeof(test_db), "%s/sm.db", dir);
 	int ret = test_run(tests);
 	unlink(test_db);
-	char side[PATH_MAX + 8];
+	char side[sizeof(test_db) + 8];
 	snprintf(side, sizeof(side), "%s-wal", test_db);
 	unlink(side);
 	snprintf(side, sizeof(side), "%s-shm", test_db);
