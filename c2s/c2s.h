@@ -23,7 +23,13 @@
  * parser), c2s-auth.c (SASL elements, credentials), c2s-throttle.c (failed
  * login tables), c2s-bind.c (resource binding, legacy session), c2s-stanza.c
  * (stanzas of an established session), c2s-sm.c (the link to sm),
- * c2s-flow.c (when to stop and resume reading a client).
+ * c2s-flow.c (when to stop and resume reading a client), c2s-http.c
+ * ([c2s] http_listen: HTTPS connections, c2s-http.h), c2s-ws.c (WebSocket
+ * clients, RFC 7395), c2s-hostmeta.c (XEP-0156).
+ *
+ * A client's transport (struct c2s_transport) frames its output and closes
+ * it: TCP streams here in c2s-client.c, WebSocket messages in c2s-ws.c.
+ * Everything else about a client is the same whatever carries it.
  */
 #ifndef JUNCTION_C2S_H
 #define JUNCTION_C2S_H
@@ -82,6 +88,32 @@ struct stanza;
 struct tls;
 struct tls_ctx;
 struct c2s_throttle;
+struct c2s_client;
+struct c2s_http;
+
+/* How a client's XML travels (c2s-client.c: TCP; c2s-ws.c: WebSocket). The
+ * client state machine (SASL, bind, stanzas, limits) is the same for all;
+ * a transport only frames output and closes. Input reaches the machine
+ * through c2s_client_on_open/on_stanza/on_close, however it was framed. */
+struct c2s_transport {
+	const char *name;
+	/* Stanzas are serialized with this as the namespace in scope: TCP's
+	 * jabber:client stream leaves xmlns out; NULL writes it (WebSocket
+	 * messages stand alone). */
+	const char *stanza_ns;
+	/* The start tag of the features element. */
+	const char *features_tag;
+	/* Our stream header (or its framing) for client->domain/stream_id. */
+	void (*send_header)(struct c2s_client *client);
+	/* One complete top-level element. */
+	void (*send)(struct c2s_client *client, const void *data, size_t len);
+	/* Write a stream error (condition non-NULL) or the plain close, then
+	 * let the connection go once that is flushed. */
+	void (*close)(struct c2s_client *client, const char *condition, const char *text);
+	/* Expect a new stream header (SASL success outside a parser callback). */
+	void (*restart)(struct c2s_client *client);
+};
+extern const struct c2s_transport c2s_transport_tcp;
 
 /* Why a client is not read (c2s-flow.c); reading resumes when none is left. */
 enum c2s_pause {
@@ -111,7 +143,14 @@ struct c2s_client {
 	struct conn *conn;
 	unsigned long id;
 	struct xml_parser *parser;
-	struct tls *tls;   /* NULL while plaintext */
+	const struct c2s_transport *transport;
+	void *transport_data; /* the transport's own state (NULL for TCP) */
+	struct tls *tls;   /* NULL while plaintext (always NULL over HTTP) */
+	/* Over HTTP: the HTTPS connection's TLS (borrowed, for channel
+	 * binding; NULL on a plain loopback listener) and whether the
+	 * transport counts as encrypted (HTTPS, or a loopback reverse proxy). */
+	struct tls *outer_tls;
+	bool outer_secure;
 	bool direct_tls;   /* accepted on listen_tls */
 	bool restart;      /* reset the parser once xml_parser_feed returns */
 	bool header_sent;  /* our header for the current stream is out */
@@ -167,6 +206,8 @@ struct c2s {
 	struct config *config;
 	struct tls_ctx *tls_ctx;
 	struct conn_listener *listener, *listener_tls;
+	struct conn_listener *listener_http; /* [c2s] http_listen, or NULL */
+	struct c2s_http *https;              /* open HTTP connections (c2s-http.c) */
 	struct component *component;
 	struct c2s_throttle *throttle;
 	struct c2s_client *clients;
@@ -195,6 +236,22 @@ struct c2s {
 /* c2s-client.c */
 int c2s_start(struct c2s *c2s, char *err, size_t errlen);
 void c2s_stop(struct c2s *c2s);
+/* A client on conn (whose owner the caller stays), with its parser calling
+ * parser_cbs; linked into c2s's tables. Freed by c2s_client_free() from the
+ * conn's closed callback. */
+struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn,
+				  const struct c2s_transport *transport,
+				  const struct xml_parser_callbacks *parser_cbs);
+void c2s_client_free(struct c2s_client *client);
+/* The peer went away: the session ends without anything more written. */
+void c2s_client_gone(struct c2s_client *client);
+/* The input side of the state machine, as xml_parser callbacks (ctx is
+ * the client); other framings call them with what they parsed. */
+int c2s_client_on_open(void *ctx, const struct xml_parser_stream_open *open);
+int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev);
+int c2s_client_on_close(void *ctx);
+/* c2s_stop() is done once every client and HTTP connection is gone. */
+void c2s_maybe_finish(struct c2s *c2s);
 /* Send a stream error (condition non-NULL) or a plain close, then close. */
 void c2s_client_close(struct c2s_client *client, const char *condition, const char *text);
 /* Queue bytes for the client (through TLS when it is on). */
@@ -274,6 +331,12 @@ void c2s_bind_session_reply(struct c2s_client *client, const struct stanza *repl
 /* c2s-stanza.c */
 /* A stanza from an established session. */
 void c2s_stanza_handle(struct c2s_client *client, struct stanza *st);
+
+/* c2s-http.c: [c2s] http_listen: WebSocket, XEP-0156 host-meta. */
+int c2s_http_start(struct c2s *c2s, char *err, size_t errlen);
+void c2s_http_stop(struct c2s *c2s);
+/* Timer: drop HTTP connections idle without a session too long. */
+void c2s_http_tick(struct c2s *c2s, uint64_t now_ms);
 
 /* c2s-sm.c */
 int c2s_sm_start(struct c2s *c2s);
