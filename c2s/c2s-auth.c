@@ -118,7 +118,7 @@ static void c2s_auth_finish(struct c2s_client *client, bool from_parser)
 		client->user = client->sasl_user;
 		client->sasl_user = NULL;
 		JLOG_INFO(client->id, "%s@%s authenticated from %s", client->user, client->domain,
-			  client->conn->peer);
+			  client->peer);
 		if (from_parser) {
 			client->restart = true;
 		} else {
@@ -172,7 +172,7 @@ static void c2s_auth_outcome(struct c2s_client *client, int r, const struct buf 
 		JLOG_INFO(client->id, "SASL %s for %s@%s from %s failed: %s (%s)",
 			  client->sasl ? c2s_sasl_mechanism(client->sasl) : "?",
 			  client->sasl_user ? client->sasl_user : "?", client->domain,
-			  client->conn->peer, condition,
+			  client->peer, condition,
 			  client->sasl ? c2s_sasl_reason(client->sasl) : "");
 		buf_printf(&client->held, "<failure xmlns='%s'><%s/></failure>", C2S_NS_SASL,
 			   condition);

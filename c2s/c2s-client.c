@@ -111,12 +111,28 @@ void c2s_client_close(struct c2s_client *client, const char *condition, const ch
 		c2s_client_send_header(client);
 	if (condition != NULL)
 		JLOG_INFO(client->id, "closing %s with stream error %s%s%s",
-			  client->full_jid ? client->full_jid : client->conn->peer, condition,
+			  client->full_jid ? client->full_jid : client->peer, condition,
 			  text ? ": " : "", text ? text : "");
 	client->transport->close(client, condition, text);
 	c2s_flow_output(client);
 	client->state = C2S_CLIENT_CLOSING;
 	c2s_sm_session_end(client);
+}
+
+size_t c2s_client_queued(const struct c2s_client *client)
+{
+	if (client->transport->queued != NULL)
+		return client->transport->queued(client);
+	return conn_queued(client->conn);
+}
+
+void c2s_client_abort(struct c2s_client *client)
+{
+	c2s_client_gone(client);
+	if (client->transport->abort != NULL)
+		client->transport->abort(client);
+	else
+		conn_close(client->conn, false, 0);
 }
 
 void c2s_client_gone(struct c2s_client *client)
@@ -279,6 +295,31 @@ int c2s_client_on_close(void *ctx)
 	return 1;
 }
 
+int c2s_client_open_framed(struct c2s_client *client, const char *to, const char *version)
+{
+	struct xml_parser_stream_open open = {
+		.name = "stream",
+		.ns = XML_NS_STREAM,
+		.default_ns = STREAM_NS_CLIENT,
+		.to = to,
+		.version = version,
+	};
+	return c2s_client_on_open(client, &open);
+}
+
+int c2s_client_element_framed(struct c2s_client *client, const struct xml_parser_stanza *ev)
+{
+	int r = c2s_client_on_stanza(client, ev);
+	if (client->restart) {
+		/* After SASL success: the next thing must be a new header. */
+		client->restart = false;
+		client->state = C2S_CLIENT_HEADER;
+		client->header_sent = false;
+		return 0;
+	}
+	return r;
+}
+
 static const struct xml_parser_callbacks c2s_parser_callbacks = {
 	.stream_open = c2s_client_on_open,
 	.stanza = c2s_client_on_stanza,
@@ -358,7 +399,7 @@ void c2s_client_free(struct c2s_client *client)
 	c2s_maybe_finish(c2s);
 }
 
-struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn,
+struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn, unsigned long id,
 				  const struct c2s_transport *transport,
 				  const struct xml_parser_callbacks *parser_cbs)
 {
@@ -366,11 +407,12 @@ struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn,
 
 	client->c2s = c2s;
 	client->conn = conn;
-	client->id = conn->id;
+	client->id = id;
 	client->transport = transport;
 	client->state = C2S_CLIENT_HEADER;
 	client->opened_ms = uv_now(c2s->loop);
 	snprintf(client->ip, sizeof(client->ip), "%s", conn->peer);
+	snprintf(client->peer, sizeof(client->peer), "%s", conn->peer);
 	char *colon = strrchr(client->ip, ':');
 	if (colon != NULL && strcmp(client->ip, "unix") != 0)
 		*colon = '\0';
@@ -381,17 +423,17 @@ struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn,
 	c2s->clients = client;
 	client->hash_next = c2s->by_id[client->id % C2S_ID_BUCKETS];
 	c2s->by_id[client->id % C2S_ID_BUCKETS] = client;
-	conn_set_low_water(conn, C2S_CLIENT_RESUME_BYTES);
 	return client;
 }
 
 static void c2s_accept(struct conn *conn, struct c2s *c2s, bool direct_tls)
 {
 	struct c2s_client *client =
-		c2s_client_new(c2s, conn, &c2s_transport_tcp, &c2s_parser_callbacks);
+		c2s_client_new(c2s, conn, conn->id, &c2s_transport_tcp, &c2s_parser_callbacks);
 
 	client->direct_tls = direct_tls;
 	conn_start(conn, &c2s_client_callbacks, client);
+	conn_set_low_water(conn, C2S_CLIENT_RESUME_BYTES);
 	if (c2s->link_paused)
 		c2s_flow_pause(client, C2S_PAUSE_LINK);
 	JLOG_DEBUG(client->id, "accepted %s%s", conn->peer, direct_tls ? " (direct TLS)" : "");
@@ -504,7 +546,7 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 
 void c2s_maybe_finish(struct c2s *c2s)
 {
-	if (!c2s->stopping || c2s->clients != NULL || c2s->https != NULL)
+	if (!c2s->stopping || c2s->clients != NULL || c2s->https != NULL || c2s->boshs != NULL)
 		return;
 	if (!uv_is_closing((uv_handle_t *)&c2s->timer))
 		uv_close((uv_handle_t *)&c2s->timer, NULL);

@@ -15,6 +15,7 @@
 #define C2S_HOSTMETA_XRD "/.well-known/host-meta"
 #define C2S_HOSTMETA_JRD "/.well-known/host-meta.json"
 #define C2S_REL_WS	 "urn:xmpp:alt-connections:websocket"
+#define C2S_REL_BOSH	 "urn:xmpp:alt-connections:xbosh"
 
 /* Host header characters that need no escaping in XML or JSON. */
 static bool c2s_hostmeta_host_ok(const char *host)
@@ -31,6 +32,7 @@ bool c2s_hostmeta_handle(struct c2s_http *http, const struct http_request *req)
 	bool json = strcmp(req->path, C2S_HOSTMETA_JRD) == 0;
 	const char *host = http_request_header(req, "Host");
 	const char *ws_scheme = http->tls != NULL ? "wss" : "ws";
+	const char *http_scheme = http->tls != NULL ? "https" : "http";
 	struct buf body = {0}, out = {0};
 
 	if (!json && strcmp(req->path, C2S_HOSTMETA_XRD) != 0)
@@ -44,15 +46,20 @@ bool c2s_hostmeta_handle(struct c2s_http *http, const struct http_request *req)
 		return true;
 	}
 	if (json) {
-		buf_printf(&body, "{\"links\":[{\"rel\":\"%s\",\"href\":\"%s://%s%s\"}]}\n",
-			   C2S_REL_WS, ws_scheme, host, C2S_HTTP_PATH_WS);
+		buf_printf(&body,
+			   "{\"links\":[{\"rel\":\"%s\",\"href\":\"%s://%s%s\"},"
+			   "{\"rel\":\"%s\",\"href\":\"%s://%s%s\"}]}\n",
+			   C2S_REL_WS, ws_scheme, host, C2S_HTTP_PATH_WS, C2S_REL_BOSH, http_scheme,
+			   host, C2S_HTTP_PATH_BOSH);
 	} else {
 		buf_printf(&body,
 			   "<?xml version='1.0' encoding='utf-8'?>\n"
 			   "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n"
 			   "  <Link rel='%s' href='%s://%s%s'/>\n"
+			   "  <Link rel='%s' href='%s://%s%s'/>\n"
 			   "</XRD>\n",
-			   C2S_REL_WS, ws_scheme, host, C2S_HTTP_PATH_WS);
+			   C2S_REL_WS, ws_scheme, host, C2S_HTTP_PATH_WS, C2S_REL_BOSH, http_scheme,
+			   host, C2S_HTTP_PATH_BOSH);
 	}
 	http_response_start(&out, 200);
 	http_response_header(&out, "Content-Type",

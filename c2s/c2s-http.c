@@ -25,10 +25,10 @@ static void c2s_http_drained(struct conn *conn);
 static void c2s_http_closed(struct conn *conn);
 
 static const struct conn_callbacks c2s_http_callbacks = {
-    .read = c2s_http_read,
-    .eof = c2s_http_eof,
-    .drained = c2s_http_drained,
-    .closed = c2s_http_closed,
+	.read = c2s_http_read,
+	.eof = c2s_http_eof,
+	.drained = c2s_http_drained,
+	.closed = c2s_http_closed,
 };
 
 /* Move the ciphertext TLS produced onto the conn. */
@@ -123,6 +123,11 @@ static void c2s_http_handle(struct c2s_http *http, const struct http_request *re
 		c2s_http_respond(http, NULL, 404);
 		return;
 	}
+	if (strcmp(req->path, C2S_HTTP_PATH_BOSH) == 0) {
+		http->keep_alive = req->keep_alive;
+		c2s_bosh_handle(http, req);
+		return;
+	}
 	if (c2s_hostmeta_handle(http, req))
 		return;
 	c2s_http_respond(http, req, 404);
@@ -137,6 +142,11 @@ static void c2s_http_plain(struct c2s_http *http, const char *data, size_t len)
 
 		if (http->client != NULL) {
 			c2s_ws_input(http, data, len);
+			return;
+		}
+		if (http->busy) {
+			/* Pipelined behind a held BOSH request: answers keep order. */
+			buf_append(&http->stash, data, len);
 			return;
 		}
 		if (http_reader_feed(http->reader, data, len, &used, &req) < 0) {
@@ -216,6 +226,8 @@ static void c2s_http_closed(struct conn *conn)
 		c2s_ws_free(http);
 		c2s_client_free(http->client);
 	}
+	c2s_bosh_forget_http(http);
+	buf_free(&http->stash);
 	http_reader_free(&http->reader);
 	tls_free(&http->tls);
 	free(http);
@@ -227,9 +239,9 @@ static void c2s_http_accept(struct conn *conn, void *ctx)
 	struct c2s *c2s = ctx;
 	struct c2s_http *http = xcalloc(1, sizeof(*http));
 	struct http_limits limits = {
-	    .max_head = 8192,
-	    .max_headers = 64,
-	    .max_body = c2s->limits.max_stanza_bytes + C2S_HTTP_BODY_SLACK,
+		.max_head = 8192,
+		.max_headers = 64,
+		.max_body = c2s->limits.max_stanza_bytes + C2S_HTTP_BODY_SLACK,
 	};
 
 	http->c2s = c2s;
@@ -252,10 +264,25 @@ static void c2s_http_accept(struct conn *conn, void *ctx)
 	}
 }
 
+void c2s_http_answered(struct c2s_http *http)
+{
+	http->busy = false;
+	http->last_ms = uv_now(http->c2s->loop);
+	if (!http->keep_alive)
+		c2s_http_close(http);
+}
+
 void c2s_http_tick(struct c2s *c2s, uint64_t now_ms)
 {
+	c2s_bosh_tick(c2s, now_ms);
 	for (struct c2s_http *h = c2s->https; h != NULL; h = h->next) {
-		if (h->client == NULL && !h->closing &&
+		if (!h->busy && h->stash.len > 0 && !h->closing) {
+			struct buf b = h->stash;
+			memset(&h->stash, 0, sizeof(h->stash));
+			c2s_http_plain(h, b.data, b.len);
+			buf_free(&b);
+		}
+		if (h->client == NULL && !h->busy && !h->closing &&
 		    now_ms - h->last_ms >= c2s->auth_timeout_ms) {
 			JLOG_DEBUG(h->conn->id, "HTTP connection idle, closing");
 			h->closing = true;

@@ -69,9 +69,9 @@ static void c2s_ws_flush(struct c2s_ws *ws)
 static void c2s_ws_queue(struct c2s_ws *ws, const void *data, size_t len)
 {
 	struct wslay_event_msg msg = {
-	    .opcode = WSLAY_TEXT_FRAME,
-	    .msg = data,
-	    .msg_length = len,
+		.opcode = WSLAY_TEXT_FRAME,
+		.msg = data,
+		.msg_length = len,
 	};
 	if (wslay_event_queue_msg(ws->ctx, &msg) != 0)
 		JLOG_DEBUG(ws->http->conn->id, "WebSocket message dropped: closing");
@@ -125,13 +125,13 @@ static void c2s_ws_restart(struct c2s_client *client)
 }
 
 static const struct c2s_transport c2s_transport_ws = {
-    .name = "websocket",
-    .stanza_ns = NULL,
-    .features_tag = "<stream:features " C2S_WS_STREAM_DECL ">",
-    .send_header = c2s_ws_send_header,
-    .send = c2s_ws_send,
-    .close = c2s_ws_close,
-    .restart = c2s_ws_restart,
+	.name = "websocket",
+	.stanza_ns = NULL,
+	.features_tag = "<stream:features " C2S_WS_STREAM_DECL ">",
+	.send_header = c2s_ws_send_header,
+	.send = c2s_ws_send,
+	.close = c2s_ws_close,
+	.restart = c2s_ws_restart,
 };
 
 /* ---- input: the parser's view ----------------------------------------------------- */
@@ -144,19 +144,12 @@ static int c2s_ws_on_stream(void *ctx, const struct xml_parser_stream_open *open
 /* <open/>: the stream header as TCP would have sent it. */
 static int c2s_ws_open(struct c2s_client *client, const struct stanza *st)
 {
-	struct xml_parser_stream_open open = {
-	    .name = "stream",
-	    .ns = XML_NS_STREAM,
-	    .default_ns = STREAM_NS_CLIENT,
-	    .to = stanza_get_attr(st, "to"),
-	    .from = stanza_get_attr(st, "from"),
-	    .version = stanza_get_attr(st, "version"),
-	};
 	if (client->state != C2S_CLIENT_HEADER) {
 		c2s_client_close(client, "not-authorized", "<open/> only starts a stream");
 		return 1;
 	}
-	return c2s_client_on_open(client, &open);
+	return c2s_client_open_framed(client, stanza_get_attr(st, "to"),
+				      stanza_get_attr(st, "version"));
 }
 
 static int c2s_ws_on_element(void *ctx, const struct xml_parser_stanza *ev)
@@ -181,15 +174,7 @@ static int c2s_ws_on_element(void *ctx, const struct xml_parser_stanza *ev)
 		c2s_client_close(client, "not-authorized", "<open/> first");
 		return 1;
 	}
-	int r = c2s_client_on_stanza(client, ev);
-	if (client->restart) {
-		/* After SASL success: the next message must be a new <open/>. */
-		client->restart = false;
-		client->state = C2S_CLIENT_HEADER;
-		client->header_sent = false;
-		return 0;
-	}
-	return r;
+	return c2s_client_element_framed(client, ev);
 }
 
 static int c2s_ws_on_end(void *ctx)
@@ -199,9 +184,9 @@ static int c2s_ws_on_end(void *ctx)
 }
 
 static const struct xml_parser_callbacks c2s_ws_parser_callbacks = {
-    .stream_open = c2s_ws_on_stream,
-    .stanza = c2s_ws_on_element,
-    .stream_close = c2s_ws_on_end,
+	.stream_open = c2s_ws_on_stream,
+	.stanza = c2s_ws_on_element,
+	.stream_close = c2s_ws_on_end,
 };
 
 /* ---- input: wslay's callbacks ------------------------------------------------------ */
@@ -285,11 +270,11 @@ static void c2s_ws_frame_end(wslay_event_context_ptr ctx, void *user_data)
 }
 
 static const struct wslay_event_callbacks c2s_ws_callbacks = {
-    .recv_callback = c2s_ws_recv_cb,
-    .send_callback = c2s_ws_send_cb,
-    .on_frame_recv_start_callback = c2s_ws_frame_start,
-    .on_frame_recv_chunk_callback = c2s_ws_frame_chunk,
-    .on_frame_recv_end_callback = c2s_ws_frame_end,
+	.recv_callback = c2s_ws_recv_cb,
+	.send_callback = c2s_ws_send_cb,
+	.on_frame_recv_start_callback = c2s_ws_frame_start,
+	.on_frame_recv_chunk_callback = c2s_ws_frame_chunk,
+	.on_frame_recv_end_callback = c2s_ws_frame_end,
 };
 
 void c2s_ws_input(struct c2s_http *http, const char *data, size_t len)
@@ -398,15 +383,16 @@ void c2s_ws_upgrade(struct c2s_http *http, const struct http_request *req)
 	/* The parser enforces max_stanza_bytes; frames beyond it by far are
 	 * refused by wslay before their payload is read. */
 	wslay_event_config_set_max_recv_msg_length(ws->ctx, 2 * c2s->limits.max_stanza_bytes);
-	struct c2s_client *client =
-	    c2s_client_new(c2s, http->conn, &c2s_transport_ws, &c2s_ws_parser_callbacks);
+	struct c2s_client *client = c2s_client_new(c2s, http->conn, http->conn->id,
+						   &c2s_transport_ws, &c2s_ws_parser_callbacks);
 	client->transport_data = ws;
 	client->outer_tls = http->tls;
 	client->outer_secure = true; /* HTTPS, or a loopback reverse proxy */
 	ws->client = client;
 	http->client = client;
+	conn_set_low_water(http->conn, C2S_CLIENT_RESUME_BYTES);
 	static const char header[] =
-	    "<stream:stream xmlns='" STREAM_NS_CLIENT "' " C2S_WS_STREAM_DECL ">";
+		"<stream:stream xmlns='" STREAM_NS_CLIENT "' " C2S_WS_STREAM_DECL ">";
 	(void)xml_parser_feed(client->parser, header, sizeof(header) - 1);
 	if (c2s->link_paused)
 		c2s_flow_pause(client, C2S_PAUSE_LINK);

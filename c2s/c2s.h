@@ -25,10 +25,12 @@
  * (stanzas of an established session), c2s-sm.c (the link to sm),
  * c2s-flow.c (when to stop and resume reading a client), c2s-http.c
  * ([c2s] http_listen: HTTPS connections, c2s-http.h), c2s-ws.c (WebSocket
- * clients, RFC 7395), c2s-hostmeta.c (XEP-0156).
+ * clients, RFC 7395), c2s-bosh.c (BOSH sessions, XEP-0206), c2s-hostmeta.c
+ * (XEP-0156).
  *
  * A client's transport (struct c2s_transport) frames its output and closes
- * it: TCP streams here in c2s-client.c, WebSocket messages in c2s-ws.c.
+ * it: TCP streams here in c2s-client.c, WebSocket messages in c2s-ws.c,
+ * BOSH response bodies in c2s-bosh.c (which has no conn: client->conn NULL).
  * Everything else about a client is the same whatever carries it.
  */
 #ifndef JUNCTION_C2S_H
@@ -90,6 +92,7 @@ struct tls_ctx;
 struct c2s_throttle;
 struct c2s_client;
 struct c2s_http;
+struct c2s_bosh;
 
 /* How a client's XML travels (c2s-client.c: TCP; c2s-ws.c: WebSocket). The
  * client state machine (SASL, bind, stanzas, limits) is the same for all;
@@ -112,6 +115,10 @@ struct c2s_transport {
 	void (*close)(struct c2s_client *client, const char *condition, const char *text);
 	/* Expect a new stream header (SASL success outside a parser callback). */
 	void (*restart)(struct c2s_client *client);
+	/* Transports without a conn of their own (BOSH: client->conn NULL):
+	 * bytes waiting for the client, and dropping it at once. */
+	size_t (*queued)(const struct c2s_client *client);
+	void (*abort)(struct c2s_client *client);
 };
 extern const struct c2s_transport c2s_transport_tcp;
 
@@ -163,6 +170,7 @@ struct c2s_client {
 	char stream_id[33];
 	char *domain;      /* the stream's 'to', normalised; fixed after the first header */
 	char ip[96];       /* the peer's address without the port, for throttling */
+	char peer[96];     /* address:port, for logs */
 	uint64_t opened_ms;
 
 	/* SASL (c2s-auth.c) */
@@ -208,6 +216,7 @@ struct c2s {
 	struct conn_listener *listener, *listener_tls;
 	struct conn_listener *listener_http; /* [c2s] http_listen, or NULL */
 	struct c2s_http *https;              /* open HTTP connections (c2s-http.c) */
+	struct c2s_bosh *boshs;              /* BOSH sessions (c2s-bosh.c) */
 	struct component *component;
 	struct c2s_throttle *throttle;
 	struct c2s_client *clients;
@@ -236,20 +245,31 @@ struct c2s {
 /* c2s-client.c */
 int c2s_start(struct c2s *c2s, char *err, size_t errlen);
 void c2s_stop(struct c2s *c2s);
-/* A client on conn (whose owner the caller stays), with its parser calling
- * parser_cbs; linked into c2s's tables. Freed by c2s_client_free() from the
- * conn's closed callback. */
-struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn,
+/* A client on conn (whose owner the caller stays; its id and peer name the
+ * client), with its parser calling parser_cbs; linked into c2s's tables.
+ * Freed by c2s_client_free(), from the conn's closed callback for stream
+ * transports. A transport that outlives conn (BOSH) sets client->conn NULL. */
+struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn, unsigned long id,
 				  const struct c2s_transport *transport,
 				  const struct xml_parser_callbacks *parser_cbs);
 void c2s_client_free(struct c2s_client *client);
 /* The peer went away: the session ends without anything more written. */
 void c2s_client_gone(struct c2s_client *client);
+/* Bytes queued for the client and not yet written. */
+size_t c2s_client_queued(const struct c2s_client *client);
+/* Drop the client now, writing nothing more (it does not read). */
+void c2s_client_abort(struct c2s_client *client);
 /* The input side of the state machine, as xml_parser callbacks (ctx is
  * the client); other framings call them with what they parsed. */
 int c2s_client_on_open(void *ctx, const struct xml_parser_stream_open *open);
 int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev);
 int c2s_client_on_close(void *ctx);
+/* For transports that frame the stream themselves (WebSocket, BOSH): a
+ * stream header with this 'to' and 'version', as TCP's would give them;
+ * and one element, after which a stream restart (SASL success) only means
+ * the next thing must be a new header. Return as the callbacks do. */
+int c2s_client_open_framed(struct c2s_client *client, const char *to, const char *version);
+int c2s_client_element_framed(struct c2s_client *client, const struct xml_parser_stanza *ev);
 /* c2s_stop() is done once every client and HTTP connection is gone. */
 void c2s_maybe_finish(struct c2s *c2s);
 /* Send a stream error (condition non-NULL) or a plain close, then close. */
@@ -332,7 +352,7 @@ void c2s_bind_session_reply(struct c2s_client *client, const struct stanza *repl
 /* A stanza from an established session. */
 void c2s_stanza_handle(struct c2s_client *client, struct stanza *st);
 
-/* c2s-http.c: [c2s] http_listen: WebSocket, XEP-0156 host-meta. */
+/* c2s-http.c: [c2s] http_listen: WebSocket, BOSH, XEP-0156 host-meta. */
 int c2s_http_start(struct c2s *c2s, char *err, size_t errlen);
 void c2s_http_stop(struct c2s *c2s);
 /* Timer: drop HTTP connections idle without a session too long. */

@@ -68,7 +68,8 @@ const struct config_key config_schema[] = {
 	{"c2s", "log_level", CONFIG_LOGLEVEL, NULL, false, "c2s",
 	 "overrides [junction] log_level for c2s"},
 	{"c2s", "http_listen", CONFIG_HOSTPORT, NULL, false, "c2s",
-	 "HTTP(S) address for web clients: WebSocket at /xmpp-websocket, XEP-0156 host-meta; "
+	 "HTTP(S) address for web clients: WebSocket at /xmpp-websocket, BOSH at /http-bind, "
+	 "XEP-0156 host-meta; "
 	 "off when unset"},
 	{"c2s", "http_tls", CONFIG_BOOL, "yes", false, "c2s",
 	 "HTTPS with tls_cert on http_listen; no (plain HTTP) only on a loopback address, "

@@ -207,12 +207,14 @@ def test_host_meta(web):
     links = {l.get('rel'): l.get('href') for l in ET.fromstring(body).iter(
         '{http://docs.oasis-open.org/ns/xri/xrd-1.0}Link')}
     assert links['urn:xmpp:alt-connections:websocket'] == 'wss://%s/xmpp-websocket' % host
+    assert links['urn:xmpp:alt-connections:xbosh'] == 'https://%s/http-bind' % host
     jrd = _https(port, ('GET /.well-known/host-meta.json HTTP/1.1\r\nHost: %s\r\n'
                         'Connection: close\r\n\r\n' % host).encode())
     head, _, body = jrd.partition(b'\r\n\r\n')
     assert b'application/json' in head
     links = {l['rel']: l['href'] for l in json.loads(body)['links']}
-    assert links['urn:xmpp:alt-connections:websocket'] == 'wss://%s/xmpp-websocket' % host
+    assert links == {'urn:xmpp:alt-connections:websocket': 'wss://%s/xmpp-websocket' % host,
+                     'urn:xmpp:alt-connections:xbosh': 'https://%s/http-bind' % host}
     # Two requests on one connection (keep-alive), then a bad Host.
     two = _https(port, ('GET /.well-known/host-meta HTTP/1.1\r\nHost: %s\r\n\r\n'
                         'GET /.well-known/host-meta.json HTTP/1.1\r\nHost: a b\r\n\r\n'

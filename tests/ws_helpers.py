@@ -76,6 +76,39 @@ def web(router):
         w.stop()
 
 
+class Scram:
+    """The client side of SCRAM-SHA-1 without channel binding (RFC 5802);
+    every step base64 in and out, as SASL on XMPP carries it."""
+
+    def __init__(self, user, password):
+        self.user, self.password = user, password
+        self.nonce = base64.b64encode(os.urandom(18)).decode()
+        self.bare = 'n=%s,r=%s' % (user, self.nonce)
+
+    def first(self):
+        return base64.b64encode(('n,,' + self.bare).encode()).decode()
+
+    def final(self, challenge_b64):
+        first = base64.b64decode(challenge_b64).decode()
+        f = dict(kv.split('=', 1) for kv in first.split(','))
+        assert f['r'].startswith(self.nonce)
+        salted = hashlib.pbkdf2_hmac('sha1', self.password.encode(), base64.b64decode(f['s']),
+                                     int(f['i']))
+        client_key = hmac.new(salted, b'Client Key', 'sha1').digest()
+        final_bare = 'c=biws,r=%s' % f['r']
+        self.auth_msg = ','.join((self.bare, first, final_bare)).encode()
+        sig = hmac.new(hashlib.sha1(client_key).digest(), self.auth_msg, 'sha1').digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        self.server_key = hmac.new(salted, b'Server Key', 'sha1').digest()
+        final = final_bare + ',p=' + base64.b64encode(proof).decode()
+        return base64.b64encode(final.encode()).decode()
+
+    def check(self, success_b64):
+        want = 'v=' + base64.b64encode(
+            hmac.new(self.server_key, self.auth_msg, 'sha1').digest()).decode()
+        assert base64.b64decode(success_b64).decode() == want, 'bad server signature'
+
+
 def local(el):
     return el.tag.split('}')[-1]
 
@@ -121,32 +154,16 @@ class WsXmpp:
         return await self.expect('features', NS_STREAM)
 
     async def scram_sha1(self, user, password):
-        nonce = base64.b64encode(os.urandom(18)).decode()
-        bare = 'n=%s,r=%s' % (user, nonce)
+        scram = Scram(user, password)
         await self.send("<auth xmlns='%s' mechanism='SCRAM-SHA-1'>%s</auth>"
-                        % (NS_SASL, base64.b64encode(('n,,' + bare).encode()).decode()))
+                        % (NS_SASL, scram.first()))
         ch = await self.recv()
         if local(ch) != 'challenge':
             return ch
-        first = base64.b64decode(ch.text).decode()
-        f = dict(kv.split('=', 1) for kv in first.split(','))
-        assert f['r'].startswith(nonce)
-        salted = hashlib.pbkdf2_hmac('sha1', password.encode(), base64.b64decode(f['s']),
-                                     int(f['i']))
-        client_key = hmac.new(salted, b'Client Key', 'sha1').digest()
-        stored = hashlib.sha1(client_key).digest()
-        final_bare = 'c=biws,r=%s' % f['r']
-        auth_msg = ','.join((bare, first, final_bare)).encode()
-        sig = hmac.new(stored, auth_msg, 'sha1').digest()
-        proof = bytes(a ^ b for a, b in zip(client_key, sig))
-        final = final_bare + ',p=' + base64.b64encode(proof).decode()
-        await self.send("<response xmlns='%s'>%s</response>"
-                        % (NS_SASL, base64.b64encode(final.encode()).decode()))
+        await self.send("<response xmlns='%s'>%s</response>" % (NS_SASL, scram.final(ch.text)))
         res = await self.recv()
         if local(res) == 'success':
-            server_key = hmac.new(salted, b'Server Key', 'sha1').digest()
-            want = 'v=' + base64.b64encode(hmac.new(server_key, auth_msg, 'sha1').digest()).decode()
-            assert base64.b64decode(res.text).decode() == want, 'bad server signature'
+            scram.check(res.text)
         return res
 
     async def login(self, user, password, resource='web'):
