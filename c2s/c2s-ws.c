@@ -37,7 +37,8 @@ struct c2s_ws {
 	struct c2s_http *http;
 	struct c2s_client *client;
 	wslay_event_context_ptr ctx;
-	const char *in; /* bytes wslay_event_recv() is reading */
+	const char *in;	   /* bytes wslay_event_recv() is reading */
+	struct buf frames; /* what wslay_event_send() wrote, for one TLS write */
 	size_t in_len;
 	bool in_recv;	    /* inside wslay_event_recv(): only queue output */
 	bool close_pending; /* close the connection once the queue is sent */
@@ -57,13 +58,21 @@ static void c2s_ws_flush(struct c2s_ws *ws)
 		return;
 	if (wslay_event_want_write(ws->ctx))
 		(void)wslay_event_send(ws->ctx);
-	if (!ws->close_pending)
-		return;
 	/* wslay sends control frames before queued messages: the close
 	 * frame goes last, once <close/> and the rest are out. */
-	if (wslay_event_queue_close(ws->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0) == 0)
+	if (ws->close_pending &&
+	    wslay_event_queue_close(ws->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0) == 0)
 		(void)wslay_event_send(ws->ctx);
-	c2s_http_close(ws->http);
+	/* Frame headers and payloads in one write: one TLS record, not two. */
+	if (ws->frames.len > 0) {
+		c2s_http_output(ws->http, ws->frames.data, ws->frames.len);
+		if (ws->frames.cap > C2S_TLS_READ_CHUNK)
+			buf_free(&ws->frames); /* an idle session keeps little */
+		else
+			buf_reset(&ws->frames);
+	}
+	if (ws->close_pending)
+		c2s_http_close(ws->http);
 }
 
 static void c2s_ws_queue(struct c2s_ws *ws, const void *data, size_t len)
@@ -213,7 +222,7 @@ static ssize_t c2s_ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, 
 {
 	struct c2s_ws *ws = user_data;
 
-	c2s_http_output(ws->http, data, len);
+	buf_append(&ws->frames, data, len);
 	return (ssize_t)len;
 }
 
@@ -406,6 +415,7 @@ void c2s_ws_free(struct c2s_http *http)
 	if (ws == NULL)
 		return;
 	wslay_event_context_free(ws->ctx);
+	buf_free(&ws->frames);
 	free(ws);
 	http->client->transport_data = NULL;
 }
