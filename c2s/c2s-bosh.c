@@ -539,6 +539,8 @@ void c2s_bosh_handle(struct c2s_http *http, const struct http_request *req)
 	if (rid != s->next_rid) {
 		r->body = xstrndup(req->body, req->body_len);
 		r->body_len = req->body_len;
+		/* The missing request has until then to arrive. */
+		r->deadline_ms = uv_now(http->c2s->loop) + (uint64_t)s->wait_s * 1000;
 		r->next = s->early;
 		s->early = r;
 		goto out;
@@ -591,6 +593,14 @@ void c2s_bosh_tick(struct c2s *c2s, uint64_t now_ms)
 		if (!s->terminated) {
 			while (s->held != NULL && now_ms >= s->held->deadline_ms)
 				c2s_bosh_answer_oldest(s);
+			for (struct c2s_bosh_req *r = s->early; r != NULL; r = r->next) {
+				if (now_ms < r->deadline_ms)
+					continue;
+				JLOG_INFO(s->client->id, "BOSH rid %llu never came", s->next_rid);
+				s->condition = "item-not-found";
+				c2s_client_abort(s->client);
+				break;
+			}
 			if (s->held == NULL && s->early == NULL &&
 			    now_ms - s->last_ms >= C2S_BOSH_INACTIVITY_S * 1000ULL) {
 				JLOG_INFO(s->client->id, "BOSH session %s inactive, ending it",

@@ -9,6 +9,8 @@ import http.client
 import importlib.util
 import os
 import random
+import threading
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -37,6 +39,7 @@ class Bosh:
         self.rid = random.randint(1 << 20, 1 << 30)
         self.sid = None
         self.inbox = []
+        self.log = self.inbox  # every element received, in order (may be shared)
 
     def post_raw(self, body, headers=None):
         self.conn.request('POST', '/http-bind', body=body,
@@ -57,6 +60,8 @@ class Bosh:
         body = ET.fromstring(data)
         assert body.tag == '{%s}body' % NS_BOSH, data
         self.inbox.extend(list(body))
+        if self.log is not self.inbox:
+            self.log.extend(list(body))
         return body
 
     def create(self):
@@ -193,15 +198,24 @@ def test_bosh_errors(web):
     assert (body.get('type'), body.get('condition')) == ('terminate', 'item-not-found')
     body = b.post()
     assert (body.get('type'), body.get('condition')) == ('terminate', 'item-not-found')
+    # A request behind a gap waits for the missing one; when it never comes,
+    # the session ends once the wait is over.
+    b = Bosh(w.http_port, wait=1)
+    b.create()
+    body = b.post(rid=b.rid + 1)
+    assert (body.get('type'), body.get('condition')) == ('terminate', 'item-not-found')
     # A rid from the past, too.
     b = Bosh(w.http_port)
     b.create()
     body = b.post(rid=b.rid - 3)
     assert (body.get('type'), body.get('condition')) == ('terminate', 'item-not-found')
-    # Oversized body: 413, and the connection is closed.
+    # Oversized body: 413 as soon as the headers say so (the body is not
+    # sent: a server closing on unread data would reset the connection).
     b = Bosh(w.http_port)
-    status, _, _ = b.post_raw("<body xmlns='%s' rid='1'>%s</body>" % (NS_BOSH, 'x' * 40000))
-    assert status == 413
+    b.conn.putrequest('POST', '/http-bind')
+    b.conn.putheader('Content-Length', '40000')
+    b.conn.endheaders()
+    assert b.conn.getresponse().status == 413
     # Not a BOSH body.
     b = Bosh(w.http_port)
     status, _, data = b.post_raw("<notbody rid='1'/>")
@@ -225,5 +239,24 @@ def test_bosh_errors(web):
     r = c.getresponse()
     r.read()
     assert r.status == 403
-    # The server still serves a normal login afterwards.
-    assert Bosh(w.http_port).login('juliet', 'r0meo') == 'juliet@localhost/bosh'
+    # The server still serves a normal login afterwards, and two requests
+    # that arrive out of order (on two connections) are processed in rid
+    # order: the iq of the earlier rid is answered first.
+    b = Bosh(w.http_port, wait=1)
+    assert b.login('juliet', 'r0meo') == 'juliet@localhost/bosh'
+    b2 = Bosh(w.http_port, wait=1)
+    b2.sid, first, second = b.sid, b.rid, b.rid + 1
+    b.log = b2.log = []
+    roster = "<iq xmlns='jabber:client' type='get' id='%s'><query xmlns='jabber:iq:roster'/></iq>"
+    later = threading.Thread(target=lambda: b2.post(roster % 'second', rid=second))
+    later.start()
+    time.sleep(0.5)  # the later rid is there first, and waits
+    b.post(roster % 'first', rid=first)
+    later.join(10)
+    b.rid = second + 1
+    for _ in range(3):
+        ids = [el.get('id') for el in b.log if local(el) == 'iq']
+        if len(ids) == 2:
+            break
+        b.post()
+    assert ids == ['first', 'second'], ids
