@@ -78,6 +78,7 @@ void c2s_auth_clear(struct c2s_client *client)
  * its attempts. */
 static void c2s_auth_count_failure(struct c2s_client *client, const char *condition)
 {
+	client->c2s->count.logins_failed++;
 	if (strcmp(condition, "temporary-auth-failure") == 0)
 		return;
 	if (++client->sasl_failures < client->c2s->auth_max_failures)
@@ -114,6 +115,7 @@ static void c2s_auth_finish(struct c2s_client *client, bool from_parser)
 	c2s_sasl_free(&client->sasl);
 	c2s_flow_resume(client, C2S_PAUSE_HOLD);
 	if (client->held_success) {
+		client->c2s->count.logins_ok++;
 		client->authenticated = true;
 		client->user = client->sasl_user;
 		client->sasl_user = NULL;

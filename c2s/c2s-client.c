@@ -202,6 +202,7 @@ static void c2s_client_features(struct c2s_client *client)
 			c2s_auth_features(client, &b);
 	} else {
 		c2s_auth_features(client, &b);
+		c2s_register_features(client, &b);
 	}
 	buf_append_str(&b, "</stream:features>");
 	c2s_client_send(client, b.data, b.len);
@@ -275,10 +276,10 @@ int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 		 * 6.4: the client waits for the server's challenge). */
 		c2s_client_close(client, "policy-violation", "element while a SASL step is pending");
 	} else if (!client->authenticated) {
-		if (c2s_is_stanza(st))
-			c2s_client_close(client, "not-authorized", "authenticate first");
-		else
+		if (!c2s_is_stanza(st))
 			c2s_auth_handle(client, st);
+		else if (!c2s_register_handle(client, st))
+			c2s_client_close(client, "not-authorized", "authenticate first");
 	} else if (!c2s_is_stanza(st)) {
 		c2s_client_close(client, "unsupported-stanza-type", NULL);
 	} else if (!client->established) {

@@ -78,8 +78,8 @@ bool c2s_sm_send(struct c2s *c2s, const struct stanza *st)
 }
 
 /* An iq request for sm on the client's behalf; remembers its id. */
-static struct stanza *c2s_sm_request(struct c2s_client *client, const char *type, const char *to,
-				     enum c2s_wait wait)
+struct stanza *c2s_sm_request(struct c2s_client *client, const char *type, const char *to,
+			      enum c2s_wait wait)
 {
 	struct c2s *c2s = client->c2s;
 	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
@@ -152,12 +152,36 @@ void c2s_sm_session_end(struct c2s_client *client)
 	c2s_sm_send_session(client, "end", id);
 }
 
+/* Is st's 'to' at one of the users' domains (where sm sees it anyway)? */
+static bool c2s_sm_to_served(struct c2s *c2s, const struct stanza *st)
+{
+	struct jid j;
+
+	if (jid_parse(stanza_get_attr(st, "to"), -1, &j) != JID_OK)
+		return true; /* sm answers jid-malformed either way */
+	bool served = c2s_serves(c2s, j.domain);
+	jid_clear(&j);
+	return served;
+}
+
+/* sm's <session/> in a start result or an action='update': whether the
+ * account blocks anyone. */
+static void c2s_sm_note_blocking(struct c2s_client *client, const struct stanza *st)
+{
+	struct stanza *s = stanza_find_child(st, "session", C2S_NS_SESSION);
+	const char *b = s != NULL ? stanza_get_attr(s, "blocking") : NULL;
+
+	if (b != NULL)
+		client->blocking = strcmp(b, "true") == 0;
+}
+
 void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
 {
 	struct c2s *c2s = client->c2s;
 	struct stanza *out;
 
-	if (stanza_get_attr(st, "to") != NULL && strcmp(st->name, "presence") != 0) {
+	if (stanza_get_attr(st, "to") != NULL && strcmp(st->name, "presence") != 0 &&
+	    !(client->blocking && !c2s_sm_to_served(c2s, st))) {
 		out = stanza_copy(st);
 	} else {
 		char *bare = xstrdup(client->full_jid);
@@ -218,6 +242,8 @@ void c2s_sm_timeout(struct c2s_client *client)
 		c2s_auth_credentials(client, NULL);
 	else if (client->wait == C2S_WAIT_SESSION)
 		c2s_bind_session_reply(client, NULL);
+	else if (client->wait == C2S_WAIT_REGISTER)
+		c2s_register_reply(client, NULL);
 }
 
 /* ---- from the router ---------------------------------------------------------- */
@@ -260,10 +286,14 @@ static void c2s_sm_on_reply(struct c2s *c2s, struct stanza *st)
 	struct c2s_client *c = c2s_client_by_id(c2s, strtoul(id + n + 1, NULL, 10));
 	if (c == NULL || c->state == C2S_CLIENT_CLOSING || strcmp(c->req_id, id) != 0)
 		return; /* gone, or an answer to a request we gave up on */
+	if (c->wait == C2S_WAIT_SESSION)
+		c2s_sm_note_blocking(c, st);
 	if (c->wait == C2S_WAIT_CREDENTIALS)
 		c2s_auth_credentials(c, st);
 	else if (c->wait == C2S_WAIT_SESSION)
 		c2s_bind_session_reply(c, st);
+	else if (c->wait == C2S_WAIT_REGISTER)
+		c2s_register_reply(c, st);
 }
 
 static void c2s_sm_reply_result(struct c2s *c2s, const struct stanza *st)
@@ -286,13 +316,15 @@ static void c2s_sm_reply_error(struct c2s *c2s, const struct stanza *st, const c
 	stanza_unref(&r);
 }
 
-/* <iq type='set'><session action='end' sid=... reason=.../></iq> */
+/* <iq type='set'><session action='end' sid=... reason=.../></iq>, or
+ * action='update' (blocking='true|false'). */
 static void c2s_sm_on_request(struct c2s *c2s, struct stanza *st)
 {
 	struct stanza *s = stanza_find_child(st, "session", C2S_NS_SESSION);
 	const char *action = s ? stanza_get_attr(s, "action") : NULL;
 
-	if (s == NULL || action == NULL || strcmp(action, "end") != 0) {
+	if (s == NULL || action == NULL ||
+	    (strcmp(action, "end") != 0 && strcmp(action, "update") != 0)) {
 		c2s_sm_reply_error(c2s, st, "cancel", "service-unavailable");
 		return;
 	}
@@ -304,12 +336,18 @@ static void c2s_sm_on_request(struct c2s *c2s, struct stanza *st)
 	c2s_sm_reply_result(c2s, st);
 	if (c == NULL)
 		return;
+	if (strcmp(action, "update") == 0) {
+		c2s_sm_note_blocking(c, st);
+		return;
+	}
 	const char *reason = stanza_get_attr(s, "reason");
 	/* sm ended it: no action='end' back. */
 	c->session_sent = false;
 	c->established = false;
 	if (reason != NULL && strcmp(reason, "conflict") == 0)
 		c2s_client_close(c, "conflict", "replaced by a new connection");
+	else if (reason != NULL && strcmp(reason, "removed") == 0)
+		c2s_client_close(c, "not-authorized", "the account was removed");
 	else
 		c2s_client_close(c, "reset", reason);
 }
@@ -337,6 +375,7 @@ static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
 	c2s_rewrite_ns(copy, STREAM_NS_COMPONENT, STREAM_NS_CLIENT);
 	c2s_rewrite_ns(copy, STREAM_NS_SERVER, STREAM_NS_CLIENT);
 	size_t n = c2s_client_send_stanza(c, copy);
+	c2s->count.stanzas_out++;
 	c2s_flow_delivered(c, stanza_get_attr(copy, "from"), n);
 	stanza_unref(&copy);
 }
@@ -365,6 +404,7 @@ static void c2s_sm_on_bounce(struct c2s *c2s, const struct stanza *st)
 	}
 	struct stanza *copy = stanza_copy(inner);
 	stanza_rename_ns(copy, inner->ns, STREAM_NS_CLIENT);
+	c2s->count.bounces++;
 	c2s_client_error(c, copy, etype != NULL ? etype : "cancel",
 			 cond != NULL ? cond->name : "service-unavailable", NULL);
 	stanza_unref(&copy);

@@ -80,6 +80,7 @@ void c2s_stanza_handle(struct c2s_client *client, struct stanza *st)
 	const char *to = stanza_get_attr(st, "to");
 	struct jid j;
 
+	client->c2s->count.stanzas_in++;
 	stanza_set_attr(st, "from", client->full_jid);
 	if (to != NULL) {
 		if (jid_parse(to, -1, &j) != JID_OK) {

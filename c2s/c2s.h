@@ -23,10 +23,11 @@
  * parser), c2s-auth.c (SASL elements, credentials), c2s-throttle.c (failed
  * login tables), c2s-bind.c (resource binding, legacy session), c2s-stanza.c
  * (stanzas of an established session), c2s-sm.c (the link to sm),
- * c2s-flow.c (when to stop and resume reading a client), c2s-http.c
- * ([c2s] http_listen: HTTPS connections, c2s-http.h), c2s-ws.c (WebSocket
- * clients, RFC 7395), c2s-bosh.c (BOSH sessions, XEP-0206), c2s-hostmeta.c
- * (XEP-0156).
+ * c2s-register.c (in-band registration before login, relayed to sm),
+ * c2s-flow.c (when to stop and resume reading a client), c2s-metrics.c
+ * (Prometheus metrics), c2s-http.c ([c2s] http_listen: HTTPS connections,
+ * c2s-http.h), c2s-ws.c (WebSocket clients, RFC 7395), c2s-bosh.c (BOSH
+ * sessions, XEP-0206), c2s-hostmeta.c (XEP-0156).
  *
  * A client's transport (struct c2s_transport) frames its output and closes
  * it: TCP streams here in c2s-client.c, WebSocket messages in c2s-ws.c,
@@ -143,6 +144,7 @@ enum c2s_wait {
 	C2S_WAIT_CREDENTIALS, /* credentials iq sent to sm */
 	C2S_WAIT_HOLD,        /* throttled: the SASL answer is held until hold_until_ms */
 	C2S_WAIT_SESSION,     /* session start iq sent to sm; the client's bind iq waits */
+	C2S_WAIT_REGISTER,    /* an in-band registration iq went to sm (c2s-register.c) */
 };
 
 struct c2s_client {
@@ -199,6 +201,9 @@ struct c2s_client {
 	struct stanza *presence;
 	bool session_sent; /* sm was told action='start' (tell it 'end' on close) */
 	bool established;  /* sm confirmed: stanzas flow */
+	/* sm said the account blocks someone (XEP-0191): its messages and iqs
+	 * to other domains go through sm, which refuses those to blocked JIDs. */
+	bool blocking;
 	char sid[48];
 
 	struct c2s_client *prev, *next; /* c2s->clients */
@@ -240,7 +245,19 @@ struct c2s {
 	 * same across restarts and across c2s instances. */
 	unsigned char sasl_secret[SCRAM_MAX_KEY];
 	bool stopping;
+	/* Prometheus metrics (c2s-metrics.c); NULL when off. */
+	struct metrics *metrics;
+	struct {
+		uint64_t stanzas_in;   /* from clients with a session */
+		uint64_t stanzas_out;  /* delivered to clients */
+		uint64_t bounces;      /* errors for stanzas that could not reach sm */
+		uint64_t logins_ok, logins_failed; /* SASL attempts */
+	} count;
 };
+
+/* c2s-metrics.c */
+void c2s_metrics_start(struct c2s *c2s);
+void c2s_metrics_stop(struct c2s *c2s);
 
 /* c2s-client.c */
 int c2s_start(struct c2s *c2s, char *err, size_t errlen);
@@ -358,7 +375,20 @@ void c2s_http_stop(struct c2s *c2s);
 /* Timer: drop HTTP connections idle without a session too long. */
 void c2s_http_tick(struct c2s *c2s, uint64_t now_ms);
 
+/* c2s-register.c: XEP-0077 before authentication, relayed to sm. */
+/* The <register/> stream feature, when registration is on and TLS is up. */
+void c2s_register_features(struct c2s_client *client, struct buf *out);
+/* A stanza from a client that has not authenticated: true when it was a
+ * jabber:iq:register iq, now answered or relayed to sm. */
+bool c2s_register_handle(struct c2s_client *client, const struct stanza *st);
+/* sm's answer (NULL: no answer in time). */
+void c2s_register_reply(struct c2s_client *client, const struct stanza *reply);
+
 /* c2s-sm.c */
+/* A new iq request to sm on the client's behalf (its id remembered, the
+ * client now waiting for `wait`); the caller adds the payload and sends. */
+struct stanza *c2s_sm_request(struct c2s_client *client, const char *type, const char *to,
+			      enum c2s_wait wait);
 int c2s_sm_start(struct c2s *c2s);
 void c2s_sm_stop(struct c2s *c2s);
 /* Send a stanza to the router; false when the link's queue is full. */

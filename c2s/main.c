@@ -9,8 +9,10 @@
  * (so LeakSanitizer can vouch for the whole run). Init steps are mirrored in
  * reverse below.
  *
- * SIGHUP re-reads the configuration file for two things: the log level and
- * the TLS certificate and key ([c2s] tls_cert, tls_key), so a renewed
+ * SIGHUP re-reads the configuration file for the log level (and reopens the
+ * log file), the limits auth_timeout, auth_max_failures and
+ * max_stanza_bytes (for streams opened from then on), and the TLS
+ * certificate and key ([c2s] tls_cert, tls_key), so a renewed
  * certificate needs no restart. Connections accepted afterwards present
  * the new one; existing ones keep theirs. A file that does not load (or a
  * key that does not match) is one error line, and the old pair stays.
@@ -27,16 +29,32 @@
 #include "scram.h"
 #include "tls.h"
 
+/* The limits that can change while clients are connected. */
+static void c2s_reload_limits(struct c2s *c2s, const struct config *fresh)
+{
+	uint64_t failures = config_get_uint(fresh, "c2s", "auth_max_failures");
+
+	c2s->auth_timeout_ms = config_get_duration_ms(fresh, "c2s", "auth_timeout");
+	c2s->limits.max_stanza_bytes = config_get_size(fresh, "c2s", "max_stanza_bytes");
+	if (failures >= 2 && failures <= 5)
+		c2s->auth_max_failures = (unsigned)failures;
+	else
+		JLOG_ERROR(0, "reload: [c2s] auth_max_failures must be 2 to 5 (keeping %u)",
+			   c2s->auth_max_failures);
+	JLOG_INFO(0, "reloaded limits: max_stanza_bytes %zu, auth_timeout %llums, "
+		     "auth_max_failures %u",
+		  c2s->limits.max_stanza_bytes, (unsigned long long)c2s->auth_timeout_ms,
+		  c2s->auth_max_failures);
+}
+
 static void c2s_reload(struct c2s *c2s)
 {
-	struct config *fresh;
+	struct config *fresh = process_reload(c2s->config, "c2s");
 	char err[512];
 
-	if (config_load(config_path(c2s->config), &fresh, err, sizeof(err)) < 0) {
-		JLOG_ERROR(0, "reload: %s (keeping the running configuration)", err);
+	if (fresh == NULL)
 		return;
-	}
-	log_set_level(process_log_level(fresh, "c2s"));
+	c2s_reload_limits(c2s, fresh);
 	const char *cert = config_get(fresh, "c2s", "tls_cert");
 	const char *key = config_get(fresh, "c2s", "tls_key");
 	if (cert == NULL || key == NULL)
@@ -64,6 +82,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&c2s->sig_int, NULL);
 	uv_close((uv_handle_t *)&c2s->sig_hup, NULL);
 	JLOG_INFO(0, "shutting down");
+	c2s_metrics_stop(c2s);
 	c2s_stop(c2s);
 }
 
@@ -96,6 +115,7 @@ int main(int argc, char **argv)
 		uv_run(c2s.loop, UV_RUN_DEFAULT);
 		goto out;
 	}
+	c2s_metrics_start(&c2s);
 	uv_signal_init(c2s.loop, &c2s.sig_term);
 	uv_signal_init(c2s.loop, &c2s.sig_int);
 	uv_signal_init(c2s.loop, &c2s.sig_hup);

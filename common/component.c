@@ -52,6 +52,7 @@ struct component {
 	unsigned attempts;
 	unsigned open_handles; /* freed when this drops to 0 after stop */
 	bool stopping;
+	struct component_counts count;
 };
 
 static void component_schedule(struct component *c, const char *why);
@@ -213,6 +214,7 @@ static int component_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 		component_on_bind_reply(c, ev->tree);
 		break;
 	case COMPONENT_READY:
+		c->count.in++;
 		c->cbs->stanza(c, ev->tree, c->ctx);
 		break;
 	default:
@@ -423,6 +425,7 @@ int component_send(struct component *c, const struct stanza *st)
 {
 	struct buf b = {0};
 
+	c->count.out++;
 	if (c->state == COMPONENT_READY) {
 		stanza_serialize(st, STREAM_NS_COMPONENT, &b);
 		conn_send(c->conn, b.data, b.len);
@@ -436,8 +439,11 @@ int component_send(struct component *c, const struct stanza *st)
 			conn_read_stop(c->conn);
 		return 0;
 	}
-	if (c->pending.len > c->opt.queue_limit)
+	if (c->pending.len > c->opt.queue_limit) {
+		c->count.out--;
+		c->count.refused++;
 		return -1;
+	}
 	stanza_serialize(st, STREAM_NS_COMPONENT, &c->pending);
 	return 0;
 }
@@ -445,6 +451,11 @@ int component_send(struct component *c, const struct stanza *st)
 size_t component_queued(const struct component *c)
 {
 	return c->pending.len + (c->conn != NULL ? conn_queued(c->conn) : 0);
+}
+
+struct component_counts component_counts(const struct component *c)
+{
+	return c->count;
 }
 
 bool component_is_ready(const struct component *c)

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct component;
@@ -77,6 +78,13 @@ bool component_is_ready(const struct component *component);
 /* Bytes waiting to reach the router: queued while disconnected, plus the
  * connection's output queue. For the owner's backpressure. */
 size_t component_queued(const struct component *component);
+/* Stanzas over the link since start, for metrics. */
+struct component_counts {
+	uint64_t in;      /* received from the router (after binding) */
+	uint64_t out;     /* accepted by component_send() */
+	uint64_t refused; /* refused by component_send(): router away, queue full */
+};
+struct component_counts component_counts(const struct component *component);
 /* Stop and free (the memory goes once libuv has closed the handles). */
 void component_stop(struct component **component);
 

@@ -18,10 +18,25 @@ const struct config_key config_schema[] = {
 	 "fsync the database at every commit: stored data then survives a power cut too, at "
 	 "about 0.5 ms per change on sm's event loop; without it, a crash or kill -9 of any "
 	 "process loses nothing"},
+	{"junction", "admins", CONFIG_LIST, NULL, false, "sm",
+	 "bare JIDs allowed to run the XEP-0133 service administration commands"},
 	{"junction", "log_level", CONFIG_LOGLEVEL, "info", false, "all",
 	 "least severe level that is logged, unless a process section overrides it"},
 	{"junction", "syslog", CONFIG_BOOL, "no", false, "all",
 	 "also send log lines to syslog (facility daemon), besides stderr"},
+	{"junction", "log_file", CONFIG_PATH, NULL, false, "all",
+	 "append log lines (and all else written to stderr) to this file instead of stderr; %n "
+	 "is replaced by the process name; reopened on SIGHUP (junctionctl reload)"},
+	{"junction", "run_dir", CONFIG_PATH, NULL, false, "all",
+	 "directory for pid files (junction-NAME.pid); default data_dir"},
+	{"junction", "supervisor", CONFIG_STRING, "auto", false, "junctionctl",
+	 "what junctionctl start/stop/restart drive: systemd, supervisord, none (junctionctl "
+	 "runs the daemons itself) or auto (detect)"},
+	{"junction", "supervisord_conf", CONFIG_PATH, NULL, false, "junctionctl",
+	 "supervisord configuration file passed to supervisorctl -c (supervisor = supervisord)"},
+	{"junction", "metrics", CONFIG_HOSTPORT, NULL, false, "all",
+	 "HOST:PORT of the Prometheus metrics of the router; each other process listens at a "
+	 "fixed offset from PORT (docs/operations.md); off when unset"},
 
 	/* [router]: the process every other process and component connects to. */
 	{"router", "listen", CONFIG_HOSTPORT, "127.0.0.1:5347", false, "all",
@@ -78,8 +93,23 @@ const struct config_key config_schema[] = {
 	 "origins (scheme://host[:port], or *) whose web pages may open sessions; default the "
 	 "listener's own origin; requests without Origin are always allowed"},
 
+	/* [sm]: the session manager's account services (docs/accounts.md). */
+	{"sm", "registration", CONFIG_BOOL, "no", false, "sm, c2s",
+	 "allow XEP-0077 in-band registration: account creation before login, password change "
+	 "and account removal by the account's owner"},
+	{"sm", "registration_per_ip_per_hour", CONFIG_UINT, "5", false, "sm",
+	 "accounts one IP address may create by in-band registration in an hour (0: no limit)"},
+	{"sm", "vcard_max_bytes", CONFIG_SIZE, "64K", false, "sm",
+	 "largest vCard (XEP-0054), in bytes of XML, an account may store; larger is "
+	 "not-acceptable"},
+	{"sm", "private_max_bytes", CONFIG_SIZE, "256K", false, "sm",
+	 "bytes of private XML (XEP-0049) one account may store in all; more is not-acceptable "
+	 "(0: no cap)"},
+	{"sm", "version_query", CONFIG_BOOL, "yes", false, "sm",
+	 "answer XEP-0092 software version queries to the server (name and version, no OS)"},
+
 	/* [pubsub]: the publish-subscribe service (XEP-0060). */
-	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub",
+	{"pubsub", "domain", CONFIG_DOMAINS, NULL, false, "pubsub, sm",
 	 "the service's domain, bound at the router; default pubsub.FIRST-DOMAIN"},
 	{"pubsub", "create_nodes", CONFIG_LIST, "users", false, "pubsub",
 	 "who may create nodes: users (accounts of [junction] domains), anyone, bare JIDs or "

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -408,10 +409,29 @@ int db_exec(struct db *db, const char *sql, const char *fmt, ...)
 	return r;
 }
 
+/* db_set_timing_hook()'s function: one per process, so a global. */
+static db_timing_cb *db_timing_hook;
+static void *db_timing_ctx;
+
+void db_set_timing_hook(db_timing_cb *cb, void *ctx)
+{
+	db_timing_hook = cb;
+	db_timing_ctx = ctx;
+}
+
 int db_step(struct db_stmt *st)
 {
 	char what[64];
+	struct timespec t0, t1;
+
+	if (db_timing_hook != NULL)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = sqlite3_step(st->stmt);
+	if (db_timing_hook != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		db_timing_hook((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+			       db_timing_ctx);
+	}
 
 	if (rc == SQLITE_ROW)
 		return DB_ROW;

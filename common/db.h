@@ -68,6 +68,14 @@ void db_close(struct db **db);
 const char *db_path(const struct db *db);
 /* The last failure's message, "" when none. */
 const char *db_error(const struct db *db);
+/* Call cb with the duration in seconds of every statement step (each
+ * db_step(), and so each db_exec(), BEGIN and COMMIT), for the storage
+ * latency metric. One hook per process; cb NULL turns it off. Set it on
+ * the thread that runs the statements it should time: db_step() on other
+ * threads must not run while cb can be called (Junction runs every
+ * statement on its loop thread; the checkpoint thread only checkpoints). */
+typedef void db_timing_cb(double seconds, void *ctx);
+void db_set_timing_hook(db_timing_cb *cb, void *ctx);
 /* Schema version after migration, for tests and diagnostics. */
 int64_t db_schema_version(struct db *db);
 

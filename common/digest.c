@@ -46,6 +46,17 @@ void digest_sha1_hex2(const char *a, const char *b, char out[DIGEST_SHA1_HEX_LEN
 	digest_hex_encode(md, md_len, out);
 }
 
+void digest_sha1_hex(const void *data, size_t len, char out[DIGEST_SHA1_HEX_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+
+	if (EVP_Digest(data, len, md, &md_len, EVP_sha1(), NULL) != 1 ||
+	    md_len * 2 != DIGEST_SHA1_HEX_LEN)
+		digest_fatal("SHA-1");
+	digest_hex_encode(md, md_len, out);
+}
+
 bool digest_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
 	/* The lengths are not secret (a SHA-1 hex digest is always 40 bytes), so

@@ -14,6 +14,8 @@
 
 /* hex(SHA-1(a || b)) into out (41 bytes incl. NUL). */
 void digest_sha1_hex2(const char *a, const char *b, char out[DIGEST_SHA1_HEX_LEN + 1]);
+/* hex(SHA-1(data)) into out: XEP-0153 avatar hashes. */
+void digest_sha1_hex(const void *data, size_t len, char out[DIGEST_SHA1_HEX_LEN + 1]);
 /* Constant-time equality of two strings of possibly different length (the
  * length difference itself is not hidden). */
 bool digest_equal(const char *a, size_t alen, const char *b, size_t blen);

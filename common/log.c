@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,26 @@ void log_init(const char *process, enum log_level level, bool use_syslog)
 void log_set_level(enum log_level level)
 {
 	log_current_level = level;
+}
+
+int log_open_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open log file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* dup2 replaces stderr in one step: no line is written between the old
+	 * file's close and the new one's open. */
+	if (fd != STDERR_FILENO) {
+		if (dup2(fd, STDERR_FILENO) < 0) {
+			snprintf(err, errlen, "cannot use log file %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
 }
 
 void log_deinit(void)

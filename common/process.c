@@ -5,9 +5,15 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "config.h"
+#include "pidfile.h"
+
+/* This process's pid file, removed at process_stop(); "" when none. */
+static char process_pidfile[PIDFILE_PATH_MAX];
 
 static void process_usage(FILE *out, const char *name)
 {
@@ -34,17 +40,55 @@ enum log_level process_log_level(const struct config *config, const char *name)
 	return level;
 }
 
-void process_reload_log_level(const struct config *running, const char *name)
+/* [junction] log_file with %n replaced by name, or NULL when unset
+ * (caller frees). */
+static char *process_log_path(const struct config *config, const char *name)
+{
+	const char *s = config_get(config, "junction", "log_file");
+	struct buf b = {0};
+
+	if (s == NULL)
+		return NULL;
+	for (; *s != '\0'; s++) {
+		if (s[0] == '%' && s[1] == 'n') {
+			buf_append(&b, name, strlen(name));
+			s++;
+		} else {
+			buf_append(&b, s, 1);
+		}
+	}
+	return buf_steal(&b);
+}
+
+/* Point stderr at the log file, if one is configured. */
+static int process_open_log(const struct config *config, const char *name, char *err,
+			    size_t errlen)
+{
+	char *path = process_log_path(config, name);
+	int r = path != NULL ? log_open_file(path, err, errlen) : 0;
+	free(path);
+	return r;
+}
+
+struct config *process_reload(const struct config *running, const char *name)
 {
 	struct config *fresh;
 	char err[512];
 
 	if (config_load(config_path(running), &fresh, err, sizeof(err)) < 0) {
 		JLOG_WARN(0, "reload: %s (keeping the running configuration)", err);
-		return;
+		return NULL;
 	}
+	if (process_open_log(fresh, name, err, sizeof(err)) < 0)
+		JLOG_ERROR(0, "reload: %s (logging on where it went)", err);
 	log_set_level(process_log_level(fresh, name));
 	JLOG_INFO(0, "reloaded log level");
+	return fresh;
+}
+
+void process_reload_log_level(const struct config *running, const char *name)
+{
+	struct config *fresh = process_reload(running, name);
 	config_free(&fresh);
 }
 
@@ -75,14 +119,28 @@ int process_start(int argc, char **argv, const char *name, struct config **confi
 		fprintf(stderr, "junction-%s: %s\n", name, err);
 		return 1;
 	}
+	if (process_open_log(*config_r, name, err, sizeof(err)) < 0) {
+		fprintf(stderr, "junction-%s: %s\n", name, err);
+		config_free(config_r);
+		return 1;
+	}
 	log_init(name, process_log_level(*config_r, name),
 		 config_get_bool(*config_r, "junction", "syslog"));
+	/* Without a pid file only junctionctl's reload and status miss this
+	 * process: worth a warning, not a refusal to start. */
+	if (pidfile_write(pidfile_dir(*config_r), name, process_pidfile, sizeof(process_pidfile),
+			  err, sizeof(err)) < 0) {
+		JLOG_WARN(0, "%s", err);
+		process_pidfile[0] = '\0';
+	}
 	signal(SIGPIPE, SIG_IGN);
 	return -1;
 }
 
 void process_stop(struct config **config)
 {
+	pidfile_remove(process_pidfile);
+	process_pidfile[0] = '\0';
 	config_free(config);
 	log_deinit();
 }

@@ -27,10 +27,14 @@ struct config;
 int process_start(int argc, char **argv, const char *name, struct config **config_r);
 /* The level name's section asks for, else [junction] log_level. */
 enum log_level process_log_level(const struct config *config, const char *name);
-/* SIGHUP: load the configuration file again and apply its log level (a
- * file that no longer loads is logged and the running level kept). */
+/* SIGHUP: load the configuration file again, apply its log level and
+ * reopen the log file. Returns the fresh configuration for the caller to
+ * take what else it reloads from (and config_free), or NULL when the file
+ * no longer loads (logged; everything running is kept). */
+struct config *process_reload(const struct config *running, const char *name);
+/* process_reload() for a process that reloads nothing else. */
 void process_reload_log_level(const struct config *running, const char *name);
-/* Free the configuration and stop logging. */
+/* Free the configuration, remove the pid file and stop logging. */
 void process_stop(struct config **config);
 
 #endif

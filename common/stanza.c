@@ -184,6 +184,20 @@ struct stanza *stanza_find_child(const struct stanza *st, const char *name, cons
 	return NULL;
 }
 
+void stanza_remove_child(struct stanza *st, struct stanza *child)
+{
+	for (size_t i = 0; i < st->n_children; i++) {
+		if (st->children[i].element != child)
+			continue;
+		stanza_destroy(child);
+		memmove(&st->children[i], &st->children[i + 1],
+			(st->n_children - i - 1) * sizeof(st->children[0]));
+		st->n_children--;
+		return;
+	}
+	assert(!"stanza_remove_child: not a child");
+}
+
 struct stanza *stanza_child_element(const struct stanza *st, size_t n)
 {
 	for (size_t i = 0; i < st->n_children; i++) {

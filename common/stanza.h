@@ -75,6 +75,8 @@ void stanza_append_copy(struct stanza *st, const struct stanza *child);
 void stanza_add_text(struct stanza *st, const char *text, size_t len);
 /* First child element with this name (and namespace, unless ns is NULL). */
 struct stanza *stanza_find_child(const struct stanza *st, const char *name, const char *ns);
+/* Remove and free child, a child element of st (pointers into it die). */
+void stanza_remove_child(struct stanza *st, struct stanza *child);
 /* The n-th child element (text skipped), or NULL. */
 struct stanza *stanza_child_element(const struct stanza *st, size_t n);
 size_t stanza_count_child_elements(const struct stanza *st);

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "db.h"
 #include "db-checkpoint.h"
+#include "store-sqlite.h"
 
 struct store_sqlite {
 	struct store store; /* first: a struct store * is a struct store_sqlite * */
@@ -76,17 +77,45 @@ static const char *const store_sqlite_migrations[] = {
 	"	stanza BLOB NOT NULL\n"
 	");\n"
 	"CREATE INDEX offline_by_account ON offline (account, id);\n",
+	/* XEP-0191 blocklists (store-sqlite-block.c) */
+	"CREATE TABLE blocklist (\n"
+	"	account TEXT NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"
+	"	item TEXT NOT NULL,\n"
+	"	PRIMARY KEY (account, item)\n"
+	");\n",
+	/* vcard-temp, private XML storage, last activity (store-sqlite-account.c) */
+	"CREATE TABLE vcards (\n"
+	"	account TEXT PRIMARY KEY NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"
+	"	vcard BLOB NOT NULL,\n"
+	"	photo_hash TEXT\n"
+	");\n"
+	"CREATE TABLE private_xml (\n"
+	"	account TEXT NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"
+	"	ns TEXT NOT NULL,\n"
+	"	xml BLOB NOT NULL,\n"
+	"	PRIMARY KEY (account, ns)\n"
+	");\n"
+	"CREATE TABLE last_activity (\n"
+	"	account TEXT PRIMARY KEY NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,\n"
+	"	logout INTEGER NOT NULL,\n"
+	"	status TEXT\n"
+	");\n",
 };
+
+size_t store_sqlite_schema_version(void)
+{
+	return sizeof(store_sqlite_migrations) / sizeof(store_sqlite_migrations[0]);
+}
 
 static const char *const store_sqlite_subscriptions[] = {"none", "to", "from", "both"};
 
-static struct db *store_sqlite_db(struct store *store)
+struct db *store_sqlite_db(struct store *store)
 {
 	return ((struct store_sqlite *)store)->db;
 }
 
 /* A database failure: keep db.c's message for store_error(). */
-static int store_sqlite_io(struct store *store)
+int store_sqlite_io(struct store *store)
 {
 	snprintf(store->error, sizeof(store->error), "%s", db_error(store_sqlite_db(store)));
 	return STORE_ERR_IO;
@@ -100,7 +129,7 @@ static int store_sqlite_check(struct store *store, int r)
 
 /* End a write transaction: commit on success, else roll back and return
  * the operation's own result (STORE_ERR_EXISTS, _FULL, ...). */
-static int store_sqlite_finish(struct store *store, int r)
+int store_sqlite_finish(struct store *store, int r)
 {
 	struct db *db = store_sqlite_db(store);
 
@@ -298,8 +327,7 @@ static int store_sqlite_account_get_credentials(struct store *store, const char 
 }
 
 /* Collect column 0 of every row of a query as strings. */
-static int store_sqlite_collect(struct store *store, struct db_stmt *st, char ***strings_r,
-				size_t *n_r)
+int store_sqlite_collect(struct store *store, struct db_stmt *st, char ***strings_r, size_t *n_r)
 {
 	char **v = NULL;
 	size_t n = 0, cap = 0;

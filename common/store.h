@@ -318,4 +318,54 @@ static inline int store_offline_delete(struct store *store, const char *jid)
 }
 
 
+/* ---- blocklists (XEP-0191), common/store-sqlite-block.c ----
+ * Items are JIDs as jid_full_string() normalises them: "domain",
+ * "node@domain", "domain/resource" or "node@domain/resource". They go
+ * with the account (deleted with it). SQLite only for now: these move into
+ * struct store_backend when a second backend arrives. */
+/* The account's items, sorted (byte order); free with store_strings_free(). */
+int store_block_list(struct store *store, const char *jid, char ***items_r, size_t *n_r);
+/* Add items (already present ones are kept once). STORE_ERR_FULL when the
+ * list would grow past max_items (nothing is added then);
+ * STORE_ERR_NOT_FOUND for no such account. */
+int store_block_add(struct store *store, const char *jid, const char *const *items, size_t n,
+		    size_t max_items);
+/* Remove items (absent ones are ignored); n == 0 empties the list. */
+int store_block_remove(struct store *store, const char *jid, const char *const *items, size_t n);
+/* The accounts whose list is not empty, sorted; free with
+ * store_strings_free(). */
+int store_block_accounts(struct store *store, char ***jids_r, size_t *n_r);
+/* STORE_OK when one of the candidates is on the account's list,
+ * STORE_ERR_NOT_FOUND when none is. */
+int store_block_match(struct store *store, const char *jid, const char *const *candidates,
+		      size_t n);
+
+/* ---- vcard-temp (XEP-0054), private XML storage (XEP-0049), last
+ * activity (XEP-0012): common/store-sqlite-account.c ----
+ * XML is stored as the bytes the caller serialized and returned the same,
+ * NUL-terminated for convenience (free with free()). The rows go with the
+ * account (deleted with it). SQLite only for now: these move into struct
+ * store_backend when a second backend arrives. */
+/* The account's vCard (xml_r may be NULL) and the SHA-1 hex of its photo
+ * (*photo_hash_r NULL when it has none; photo_hash_r may be NULL).
+ * STORE_ERR_NOT_FOUND when none is stored (or no such account). */
+int store_vcard_get(struct store *store, const char *jid, char **xml_r, size_t *len_r,
+		    char **photo_hash_r);
+/* Replace the account's vCard. STORE_ERR_NOT_FOUND for no such account. */
+int store_vcard_set(struct store *store, const char *jid, const char *xml, size_t len,
+		    const char *photo_hash);
+/* The element stored for (account, namespace). STORE_ERR_NOT_FOUND. */
+int store_private_get(struct store *store, const char *jid, const char *ns, char **xml_r,
+		      size_t *len_r);
+/* Replace the element stored for (account, namespace). STORE_ERR_FULL when
+ * the account's elements would then hold more than max_total bytes (0: no
+ * cap; nothing changes then); STORE_ERR_NOT_FOUND for no such account. */
+int store_private_set(struct store *store, const char *jid, const char *ns, const char *xml,
+		      size_t len, size_t max_total);
+/* When (Unix time) the account's last session ended, with the status text
+ * of its unavailable presence (NULL when none). */
+int store_last_set(struct store *store, const char *jid, int64_t logout, const char *status);
+/* STORE_ERR_NOT_FOUND when never recorded (or no such account). */
+int store_last_get(struct store *store, const char *jid, int64_t *logout_r, char **status_r);
+
 #endif

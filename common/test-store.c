@@ -6,6 +6,7 @@
  * pushes a message and SIGKILLs itself as soon as the call returns.
  */
 #define _XOPEN_SOURCE 700
+#include <assert.h>
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "config.h"
 #include "db.h"
 #include "db-checkpoint.h"
+#include "store-sqlite.h"
 #include "store.h"
 #include "test.h"
 
@@ -83,14 +85,17 @@ static int push(struct store *s, const char *jid, const char *xml, size_t cap)
 /* Rows in a table, read with a raw db connection on the store's file. */
 static int64_t count_rows(const char *path, const char *table)
 {
-	/* A one-step list: the store already brought the file to version 1. */
-	static const char *const steps[] = {"SELECT 1;"};
+	/* No-op steps: the store already brought the file to its version. */
+	static const char *const steps[] = {"SELECT 1;", "SELECT 1;", "SELECT 1;", "SELECT 1;",
+					    "SELECT 1;", "SELECT 1;", "SELECT 1;", "SELECT 1;"};
+	size_t version = store_sqlite_schema_version();
 	struct db *db = NULL;
 	struct db_stmt *st = NULL;
 	char err[512], sql[128];
 	int64_t n = -1;
 
-	if (db_open(path, steps, 1, &db, err, sizeof(err)) < 0) {
+	assert(version <= sizeof(steps) / sizeof(steps[0]));
+	if (db_open(path, steps, version, &db, err, sizeof(err)) < 0) {
 		printf("  %s\n", err);
 		return -1;
 	}
@@ -730,6 +735,63 @@ static void test_checkpointer_empties_the_wal_off_the_loop(void)
 	db_close(&db);
 }
 
+/* vCards, private XML and last activity (store-sqlite-account.c). */
+static void test_vcard_private_last(void)
+{
+	const char *path = test_path("account-services");
+	struct store *s = open_ok(path);
+	const char *v1 = "<vCard xmlns='vcard-temp'><FN>J</FN></vCard>", *p1 = "<a xmlns='urn:a'/>";
+	char *xml = NULL, *hash = NULL, *status = NULL;
+	size_t len = 0;
+	int64_t when = 0;
+
+	if (s == NULL)
+		return;
+	CHECK(store_vcard_set(s, "ghost@example.org", v1, strlen(v1), NULL) == STORE_ERR_NOT_FOUND);
+	CHECK(store_private_set(s, "ghost@example.org", "urn:a", p1, strlen(p1), 0) ==
+	      STORE_ERR_NOT_FOUND);
+	CHECK(store_last_set(s, "ghost@example.org", 1, NULL) == STORE_ERR_NOT_FOUND);
+	CHECK(add_account(s, "juliet@example.org", 1) == 0);
+	CHECK(store_vcard_get(s, "juliet@example.org", &xml, &len, &hash) == STORE_ERR_NOT_FOUND);
+	CHECK(xml == NULL && hash == NULL);
+	CHECK(store_vcard_set(s, "juliet@example.org", v1, strlen(v1), "abc") == 0);
+	CHECK(store_vcard_get(s, "juliet@example.org", &xml, &len, &hash) == 0);
+	CHECK(len == strlen(v1) && xml != NULL && strcmp(xml, v1) == 0);
+	CHECK_STR(hash, "abc");
+	free(xml);
+	free(hash);
+	CHECK(store_vcard_set(s, "juliet@example.org", v1, strlen(v1), NULL) == 0);
+	CHECK(store_vcard_get(s, "juliet@example.org", NULL, NULL, &hash) == 0 && hash == NULL);
+
+	/* The cap counts every namespace but the one being replaced. */
+	CHECK(store_private_set(s, "juliet@example.org", "urn:a", p1, strlen(p1), 40) == 0);
+	CHECK(store_private_set(s, "juliet@example.org", "urn:b", "<b xmlns='urn:b'>1234567</b>",
+				28, 40) == STORE_ERR_FULL);
+	CHECK(store_private_get(s, "juliet@example.org", "urn:b", &xml, &len) == STORE_ERR_NOT_FOUND);
+	CHECK(store_private_set(s, "juliet@example.org", "urn:a", "<a xmlns='urn:a'>1234567890</a>",
+				31, 40) == 0);
+	CHECK(store_private_get(s, "juliet@example.org", "urn:a", &xml, &len) == 0);
+	CHECK(len == 31 && strcmp(xml, "<a xmlns='urn:a'>1234567890</a>") == 0);
+	free(xml);
+
+	CHECK(store_last_get(s, "juliet@example.org", &when, &status) == STORE_ERR_NOT_FOUND);
+	CHECK(store_last_set(s, "juliet@example.org", 1000, "away") == 0);
+	CHECK(store_last_set(s, "juliet@example.org", 2000, NULL) == 0);
+	CHECK(store_last_get(s, "juliet@example.org", &when, &status) == 0);
+	CHECK(when == 2000 && status == NULL);
+	CHECK(store_last_set(s, "juliet@example.org", 3000, "x'); DROP TABLE accounts; --") == 0);
+	CHECK(store_last_get(s, "juliet@example.org", &when, &status) == 0);
+	CHECK_STR(status, "x'); DROP TABLE accounts; --");
+	free(status);
+
+	/* They go with the account. */
+	CHECK(store_account_delete(s, "juliet@example.org") == 0);
+	CHECK(count_rows(path, "vcards") == 0);
+	CHECK(count_rows(path, "private_xml") == 0);
+	CHECK(count_rows(path, "last_activity") == 0);
+	store_close(&s);
+}
+
 static const struct test tests[] = {
 	TEST(test_db_open_pragmas_and_mode),
 	TEST(test_db_bind_formats_and_constraint),
@@ -749,6 +811,7 @@ static const struct test tests[] = {
 	TEST(test_push_survives_kill_9),
 	TEST(test_injection_text_stored_verbatim),
 	TEST(test_open_config_builds_path_and_dir),
+	TEST(test_vcard_private_last),
 	{NULL, NULL},
 };
 

@@ -1,5 +1,7 @@
-/* ctl-status.c: `junctionctl status`: ask the router for its streams and
- * bound names (urn:junction:component:1 status) and print a table. */
+/* ctl-status.c: `junctionctl status`: the running processes (from their
+ * pid files), then the router's streams and bound names
+ * (urn:junction:component:1 status) as a table, with each stream's queue
+ * and each sm's sessions. */
 #include <stdio.h>
 #include <string.h>
 
@@ -112,6 +114,10 @@ int ctl_status(const struct config *config)
 out:
 	if (ret != 0)
 		fprintf(stderr, "junctionctl: %s\n", err);
+	/* Also when the router is down: which processes run is the first
+	 * thing to know then. */
+	printf("\n");
+	ctl_status_processes(config);
 	stanza_unref(&reply);
 	ctl_link_close(&link);
 	return ret;

@@ -164,7 +164,7 @@ static void ctl_users_not_served(const struct config *config, const char *domain
 
 /* An account's JID as typed: node@domain, no resource, a served domain.
  * Returns the normalised bare JID (free() it), or NULL after printing why. */
-static char *ctl_users_account(const struct config *config, const char *text)
+char *ctl_users_account(const struct config *config, const char *text)
 {
 	struct jid j;
 	char *bare = NULL;
@@ -188,7 +188,7 @@ static char *ctl_users_account(const struct config *config, const char *text)
 	return bare;
 }
 
-static struct store *ctl_users_open(const struct config *config)
+struct store *ctl_users_open(const struct config *config)
 {
 	struct store *store;
 	char err[512];
@@ -201,7 +201,7 @@ static struct store *ctl_users_open(const struct config *config)
 }
 
 /* A failed store call: the message that goes with its result. */
-static void ctl_users_fail(struct store *store, int r, const char *jid)
+void ctl_users_fail(struct store *store, int r, const char *jid)
 {
 	if (r == STORE_ERR_EXISTS)
 		fprintf(stderr, "junctionctl: %s already exists\n", jid);

@@ -1,11 +1,14 @@
 /* junctionctl.c: the administration tool's entry point.
  *
  *   junctionctl -c FILE check                  validate the configuration
- *   junctionctl -c FILE status                 ask the running router what is bound
+ *   junctionctl -c FILE status                 processes, and what the router has bound
+ *   junctionctl -c FILE start|stop|restart [PROCESS]   through [junction] supervisor
+ *   junctionctl -c FILE reload [PROCESS]       SIGHUP to every running process (or one)
  *   junctionctl -c FILE adduser JID [PASSWORD] create an account (sm's store)
  *   junctionctl -c FILE passwd JID [PASSWORD]  change its password
  *   junctionctl -c FILE deluser JID            delete it and all its data
  *   junctionctl -c FILE users [DOMAIN]         list accounts
+ *   junctionctl -c FILE vcard-get JID          print an account's vCard
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -24,12 +27,19 @@ static void usage(FILE *out)
 		     "  -c FILE   configuration file (default " SYSCONFDIR "/junction/junction.conf)\n"
 		     "commands:\n"
 		     "  check                  validate the configuration file and exit\n"
-		     "  status                 list the router's bound names, streams and counters\n"
+		     "  status                 list running processes (pid files), the router's\n"
+		     "                         streams, bound names, counters, queues and sessions\n"
+		     "  start [PROCESS]        start a process (router, sm, c2s, pubsub, s2s) or all\n"
+		     "  stop [PROCESS]         stop it (or all), waiting until it has exited\n"
+		     "  restart [PROCESS]      stop, then start\n"
+		     "  reload [PROCESS]       make running processes re-read the configuration\n"
+		     "                         and reopen their log files (SIGHUP)\n"
 		     "  adduser JID [PASSWORD] create an account; without PASSWORD, read one line\n"
 		     "                         from stdin (prompted, without echo, on a terminal)\n"
 		     "  passwd JID [PASSWORD]  set an account's password, read as for adduser\n"
 		     "  deluser JID            delete an account with its roster and offline messages\n"
-		     "  users [DOMAIN]         list accounts (bare JIDs, sorted), of one domain or all\n");
+		     "  users [DOMAIN]         list accounts (bare JIDs, sorted), of one domain or all\n"
+		     "  vcard-get JID          print the vCard an account stored (XEP-0054)\n");
 }
 
 /* Each command's name and how many arguments it takes after it. */
@@ -39,6 +49,9 @@ static const struct {
 } commands[] = {
 	{"check", 0, 0},   {"status", 0, 0},  {"adduser", 1, 2},
 	{"passwd", 1, 2},  {"deluser", 1, 1}, {"users", 0, 1},
+	{"start", 0, 1},   {"stop", 0, 1},    {"restart", 0, 1},
+	{"reload", 0, 1},
+	{"vcard-get", 1, 1},
 };
 
 int main(int argc, char **argv)
@@ -100,6 +113,13 @@ int main(int argc, char **argv)
 		ret = ctl_passwd(config, args[0], arg1);
 	else if (strcmp(command, "deluser") == 0)
 		ret = ctl_deluser(config, args[0]);
+	else if (strcmp(command, "start") == 0 || strcmp(command, "stop") == 0 ||
+		 strcmp(command, "restart") == 0)
+		ret = ctl_process(config, command, n_args > 0 ? args[0] : NULL);
+	else if (strcmp(command, "reload") == 0)
+		ret = ctl_reload(config, n_args > 0 ? args[0] : NULL);
+	else if (strcmp(command, "vcard-get") == 0)
+		ret = ctl_vcard_get(config, args[0]);
 	else
 		ret = ctl_users(config, n_args > 0 ? args[0] : NULL);
 	config_free(&config);

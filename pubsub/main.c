@@ -4,7 +4,8 @@
  *
  * Opens DATA_DIR/pubsub.db, connects to the router binding [pubsub] domain
  * (default "pubsub." + the first of [junction] domains) and hands each iq
- * to pubsub-iq.c and each message to the authorization handling.
+ * to pubsub-iq.c and each message to the PEP envelope handling
+ * (pubsub-pep.c) or the authorization handling.
  * SIGTERM/SIGINT stop it cleanly. Init steps are mirrored in reverse.
  */
 #include <errno.h>
@@ -35,14 +36,14 @@ static void pubsub_on_stanza(struct component *component, struct stanza *st, voi
 		if (strcmp(st->name, "presence") != 0 && (type == NULL || (strcmp(type, "error") != 0 &&
 									   strcmp(type, "result") != 0))) {
 			struct stanza *r = stanza_error_reply(st, "cancel", "service-unavailable", NULL);
-			pubsub_send(ps, r);
+			pubsub_send_direct(ps, r);
 			stanza_unref(&r);
 		}
 		return;
 	}
 	if (strcmp(st->name, "iq") == 0)
 		pubsub_iq_handle(ps, st);
-	else if (strcmp(st->name, "message") == 0)
+	else if (strcmp(st->name, "message") == 0 && !pubsub_pep_message(ps, st))
 		pubsub_subscribe_message(ps, st);
 	/* Presence: nothing yet (send_last_published_item on_sub_and_presence
 	 * would start here). */
@@ -65,11 +66,19 @@ static void pubsub_on_signal(uv_signal_t *sig, int signum)
 	struct pubsub *ps = sig->data;
 
 	if (signum == SIGHUP) {
-		process_reload_log_level(ps->config, "pubsub");
+		struct config *fresh = process_reload(ps->config, "pubsub");
+		if (fresh != NULL) {
+			ps->relation_cache_ms =
+				config_get_duration_ms(fresh, "pubsub", "roster_cache");
+			JLOG_INFO(0, "reloaded roster_cache (%llums)",
+				  (unsigned long long)ps->relation_cache_ms);
+		}
+		config_free(&fresh);
 		return;
 	}
 
 	JLOG_INFO(0, "shutting down");
+	pubsub_metrics_stop(ps);
 	component_stop(&ps->component);
 	pubsub_relation_stop(ps);
 	uv_close((uv_handle_t *)&ps->sig_term, NULL);
@@ -148,6 +157,7 @@ int main(int argc, char **argv)
 	conn_loop_init(ps.loop);
 	component_start(ps.loop, &o, &pubsub_component_callbacks, &ps, &ps.component);
 	pubsub_relation_init(&ps);
+	pubsub_metrics_start(&ps);
 	uv_signal_init(ps.loop, &ps.sig_term);
 	uv_signal_init(ps.loop, &ps.sig_int);
 	uv_signal_init(ps.loop, &ps.sig_hup);
@@ -162,6 +172,7 @@ int main(int argc, char **argv)
 	uv_run(ps.loop, UV_RUN_DEFAULT);
 	uv_loop_close(ps.loop);
 	pubsub_notify_queue_free(&ps);
+	pubsub_caps_free(&ps);
 	pubsub_relation_free(&ps);
 	pubsub_store_close(&ps.store);
 	free(ps.domain);

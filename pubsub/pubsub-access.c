@@ -9,7 +9,8 @@
  * may see the owner's presence (roster subscription from or both) and
  * roster whoever is in one of the owner's roster groups the node allows:
  * the owner's sm says (pubsub-relation.c), and a request waiting for its
- * answer is handled again when the answer comes.
+ * answer is handled again when the answer comes. On a PEP service
+ * (pubsub-pep.c) only the account creates nodes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ char *pubsub_access_model_owner(struct pubsub *ps, const struct pubsub_node *nod
 	char *owner = NULL;
 	size_t n;
 
-	if (pubsub_store_affiliations(ps->store, node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
+	if (pubsub_store_affiliations(ps->store, pubsub_service(ps),
+				      node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
 		JLOG_ERROR(0, "owners of %s: %s", node->name, pubsub_store_error(ps->store));
 		return NULL;
 	}
@@ -159,7 +161,8 @@ bool pubsub_access_may_publish(struct pubsub_req *req, const struct pubsub_node 
 	case PUBSUB_PUBLISH_PUBLISHERS:
 		return false;
 	case PUBSUB_PUBLISH_SUBSCRIBERS:
-		if (pubsub_store_subscriptions(req->ps->store, node->id, req->bare, &subs, &n) !=
+		if (pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+					       node->id, req->bare, &subs, &n) !=
 		    PUBSUB_STORE_OK)
 			return false;
 		for (size_t i = 0; i < n; i++)
@@ -186,6 +189,8 @@ bool pubsub_access_entitled(const struct pubsub_node *node, enum pubsub_affiliat
  * a bare JID, or a domain (every JID at it). */
 bool pubsub_access_may_create(struct pubsub_req *req)
 {
+	if (req->ps->service != NULL) /* PEP: the account itself only */
+		return strcmp(req->bare, req->ps->service) == 0;
 	for (size_t i = 0; i < req->ps->n_create_nodes; i++) {
 		const char *who = req->ps->create_nodes[i];
 		if (strcmp(who, "anyone") == 0)

@@ -79,7 +79,8 @@ static void pubsub_disco_affiliated(struct pubsub_req *req, const struct pubsub_
 	size_t n;
 	struct stanza *f = pubsub_form_field(x, var, NULL, NULL, NULL);
 
-	if (pubsub_store_affiliations(req->ps->store, node->id, NULL, &rows, &n) != PUBSUB_STORE_OK)
+	if (pubsub_store_affiliations(req->ps->store, pubsub_service(req->ps),
+				      node->id, NULL, &rows, &n) != PUBSUB_STORE_OK)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].affiliation == aff)
@@ -116,7 +117,8 @@ static void pubsub_disco_node_info(struct pubsub_req *req, const struct stanza *
 	pubsub_form_field(x, "pubsub#creation_date", NULL, NULL, when);
 	pubsub_disco_affiliated(req, &node, x, "pubsub#owner", PUBSUB_AFF_OWNER);
 	pubsub_disco_affiliated(req, &node, x, "pubsub#publisher", PUBSUB_AFF_PUBLISHER);
-	if (pubsub_store_subscriptions(req->ps->store, node.id, NULL, &subs, &n_subs) ==
+	if (pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+				       node.id, NULL, &subs, &n_subs) ==
 	    PUBSUB_STORE_OK)
 		pubsub_store_subscriptions_free(subs, n_subs);
 	snprintf(count, sizeof(count), "%zu", n_subs);
@@ -190,7 +192,7 @@ static void pubsub_disco_node_items(struct pubsub_req *req, const struct stanza 
 	}
 	stanza_set_attr(q, "node", node.name);
 	for (size_t i = 0; i < n; i++)
-		pubsub_disco_item(q, req->ps->domain, NULL, items[i].id);
+		pubsub_disco_item(q, pubsub_self(req->ps), NULL, items[i].id);
 	pubsub_store_items_free(items, n);
 	pubsub_node_clear(&node);
 
@@ -211,14 +213,21 @@ void pubsub_disco_items(struct pubsub_req *req, const struct stanza *query)
 		stanza_unref(&q);
 		return;
 	}
-	if (pubsub_store_node_names(req->ps->store, &names, &n) != PUBSUB_STORE_OK) {
+	if (req->ps->service != NULL) {
+		pubsub_pep_disco_items(req);
+		stanza_unref(&q);
+		return;
+	}
+	if (pubsub_store_node_names(req->ps->store, pubsub_service(req->ps),
+				    &names, &n) != PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "listing nodes");
 		stanza_unref(&q);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct pubsub_node node;
-		if (pubsub_store_node_get(req->ps->store, names[i], &node) != PUBSUB_STORE_OK)
+		if (pubsub_store_node_get(req->ps->store, pubsub_service(req->ps),
+					  names[i], &node) != PUBSUB_STORE_OK)
 			continue;
 		pubsub_disco_item(q, req->ps->domain, node.name, node.config.title);
 		pubsub_node_clear(&node);

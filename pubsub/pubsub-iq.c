@@ -22,6 +22,31 @@
 
 void pubsub_send(struct pubsub *ps, const struct stanza *st)
 {
+	if (ps->service != NULL)
+		pubsub_pep_send(ps, ps->service, st);
+	else
+		pubsub_send_direct(ps, st);
+}
+
+const char *pubsub_self(const struct pubsub *ps)
+{
+	return ps->service != NULL ? ps->service : ps->domain;
+}
+
+void pubsub_config_default(const struct pubsub *ps, struct pubsub_node_config *c)
+{
+	pubsub_node_config_default(c);
+	if (ps->service != NULL) {
+		/* XEP-0163 section 4.3: PEP nodes default to the presence access
+		 * model; one item is what PEP payloads (tune, avatar metadata,
+		 * device lists) need. */
+		c->access_model = PUBSUB_ACCESS_PRESENCE;
+		c->max_items = 1;
+	}
+}
+
+void pubsub_send_direct(struct pubsub *ps, const struct stanza *st)
+{
 	if (component_send(ps->component, st) < 0)
 		JLOG_WARN(0, "router unreachable and queue full: dropped a %s to %s", st->name,
 			  stanza_get_attr(st, "to") ? stanza_get_attr(st, "to") : "?");
@@ -62,7 +87,7 @@ struct stanza *pubsub_result(const struct pubsub_req *req)
 
 	stanza_set_attr(r, "type", "result");
 	stanza_set_attr(r, "id", stanza_get_attr(req->iq, "id"));
-	stanza_set_attr(r, "from", req->ps->domain);
+	stanza_set_attr(r, "from", pubsub_self(req->ps));
 	stanza_set_attr(r, "to", req->from);
 	return r;
 }
@@ -116,7 +141,7 @@ int pubsub_req_node(struct pubsub_req *req, const struct stanza *el, struct pubs
 		pubsub_error(req, "modify", "bad-request", "nodeid-required", NULL);
 		return -1;
 	}
-	r = pubsub_store_node_get(req->ps->store, name, node_r);
+	r = pubsub_store_node_get(req->ps->store, pubsub_service(req->ps), name, node_r);
 	if (r == PUBSUB_STORE_NOT_FOUND) {
 		pubsub_error(req, "cancel", "item-not-found", NULL, NULL);
 		return -1;

@@ -38,7 +38,8 @@ static bool pubsub_items_subid_ok(struct pubsub_req *req, const struct pubsub_no
 
 	if (subid == NULL)
 		return true;
-	if (pubsub_store_subscriptions(req->ps->store, node->id, req->bare, &subs, &n) !=
+	if (pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+				       node->id, req->bare, &subs, &n) !=
 	    PUBSUB_STORE_OK)
 		return false;
 	for (size_t i = 0; i < n; i++)

@@ -44,7 +44,8 @@ void pubsub_manage_own_subscriptions(struct pubsub_req *req, const struct stanza
 
 	if (pubsub_manage_optional_node(req, el, &node) < 0)
 		return;
-	if (pubsub_store_subscriptions(req->ps->store, node.id, req->bare, &subs, &n) !=
+	if (pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+				       node.id, req->bare, &subs, &n) !=
 	    PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "listing subscriptions");
 		pubsub_node_clear(&node);
@@ -71,7 +72,8 @@ void pubsub_manage_own_affiliations(struct pubsub_req *req, const struct stanza 
 
 	if (pubsub_manage_optional_node(req, el, &node) < 0)
 		return;
-	if (pubsub_store_affiliations(req->ps->store, node.id, req->bare, &rows, &n) !=
+	if (pubsub_store_affiliations(req->ps->store, pubsub_service(req->ps),
+				      node.id, req->bare, &rows, &n) !=
 	    PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "listing affiliations");
 		pubsub_node_clear(&node);
@@ -134,7 +136,8 @@ static void pubsub_manage_subscriptions_get(struct pubsub_req *req, const struct
 	struct pubsub_subscription *subs;
 	size_t n;
 
-	if (pubsub_store_subscriptions(req->ps->store, node->id, NULL, &subs, &n) != PUBSUB_STORE_OK) {
+	if (pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+				       node->id, NULL, &subs, &n) != PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "listing subscriptions");
 		return;
 	}
@@ -230,7 +233,8 @@ static void pubsub_manage_affiliations_get(struct pubsub_req *req, const struct 
 	struct pubsub_affiliation_row *rows;
 	size_t n;
 
-	if (pubsub_store_affiliations(req->ps->store, node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
+	if (pubsub_store_affiliations(req->ps->store, pubsub_service(req->ps),
+				      node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "listing affiliations");
 		return;
 	}
@@ -261,7 +265,8 @@ static bool pubsub_manage_keeps_owner(struct pubsub_req *req, const struct pubsu
 		owner = a != NULL && pubsub_affiliation_parse(stanza_get_attr(a, "affiliation")) ==
 					     PUBSUB_AFF_OWNER;
 	}
-	if (owner || pubsub_store_affiliations(req->ps->store, node->id, NULL, &rows, &n) !=
+	if (owner || pubsub_store_affiliations(req->ps->store, pubsub_service(req->ps),
+					       node->id, NULL, &rows, &n) !=
 			     PUBSUB_STORE_OK)
 		return owner;
 	for (size_t i = 0; i < n && !owner; i++) {
@@ -287,7 +292,8 @@ static int pubsub_manage_cast_out(struct pubsub_req *req, const struct pubsub_no
 	struct pubsub_subscription *subs;
 	size_t n;
 
-	if (pubsub_store_subscriptions(req->ps->store, node->id, bare, &subs, &n) != PUBSUB_STORE_OK)
+	if (pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+				       node->id, bare, &subs, &n) != PUBSUB_STORE_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (pubsub_store_subscription_delete(req->ps->store, node->id, subs[i].jid) ==

@@ -28,6 +28,7 @@ struct pubsub_notice_to {
 struct pubsub_notice {
 	struct pubsub_notice *next;
 	int64_t node;
+	char *service; /* NULL: the pubsub domain; else a PEP service */
 	struct stanza *event;
 	struct pubsub_node_config config;
 	char *owner; /* whose roster decides; NULL: no owner here, nobody is let in */
@@ -38,6 +39,7 @@ struct pubsub_notice {
 static void pubsub_notice_free(struct pubsub_notice *n)
 {
 	stanza_unref(&n->event);
+	free(n->service);
 	pubsub_node_config_clear(&n->config);
 	free(n->owner);
 	for (size_t i = 0; i < n->n_to; i++) {
@@ -55,6 +57,7 @@ void pubsub_notify_queue_add(struct pubsub *ps, const struct pubsub_node *node,
 	struct pubsub_notice *notice = xcalloc(1, sizeof(*notice)), **tail = &ps->notices;
 
 	notice->node = node->id;
+	notice->service = *node->service != '\0' ? xstrdup(node->service) : NULL;
 	notice->event = stanza_copy(event);
 	pubsub_node_config_copy(&notice->config, &node->config);
 	notice->owner = pubsub_access_model_owner(ps, node);
@@ -115,10 +118,13 @@ void pubsub_notify_queue_pump(struct pubsub *ps)
 		for (size_t i = 0; i < n_blocked && !waits; i++)
 			waits = blocked[i] == n->node;
 		if (!waits && pubsub_notice_resolve(ps, n)) {
+			const char *was = ps->service;
+			ps->service = n->service;
 			for (size_t i = 0; i < n->n_to; i++) {
 				if (n->to[i].verdict == PUBSUB_VERDICT_YES)
 					pubsub_notify_one(ps, n->to[i].jid, n->event);
 			}
+			ps->service = was;
 			*p = n->next;
 			pubsub_notice_free(n);
 			continue;

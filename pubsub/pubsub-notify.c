@@ -23,7 +23,7 @@ void pubsub_notify_one(struct pubsub *ps, const char *to, const struct stanza *e
 	char id[2 * PUBSUB_ID_BYTES + 1];
 
 	pubsub_new_id(id);
-	stanza_set_attr(m, "from", ps->domain);
+	stanza_set_attr(m, "from", pubsub_self(ps));
 	stanza_set_attr(m, "to", to);
 	stanza_set_attr(m, "type", "headline");
 	stanza_set_attr(m, "id", id);
@@ -35,14 +35,30 @@ void pubsub_notify_one(struct pubsub *ps, const char *to, const struct stanza *e
 void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const struct stanza *event)
 {
 	struct pubsub_subscription *subs = NULL;
+	size_t n_subs = 0;
+
+	if (pubsub_store_subscriptions(ps->store, node->service, node->id, NULL, &subs, &n_subs) !=
+	    PUBSUB_STORE_OK) {
+		JLOG_ERROR(0, "notifications for node %s: %s", node->name, pubsub_store_error(ps->store));
+		return;
+	}
+	if (*node->service != '\0') /* PEP: contacts whose caps ask for it */
+		pubsub_caps_subscribers(ps, node, &subs, &n_subs);
+	pubsub_notify_subs(ps, node, event, subs, n_subs);
+	pubsub_store_subscriptions_free(subs, n_subs);
+}
+
+void pubsub_notify_subs(struct pubsub *ps, const struct pubsub_node *node,
+			const struct stanza *event, const struct pubsub_subscription *subs,
+			size_t n_subs)
+{
 	struct pubsub_affiliation_row *affs = NULL;
 	enum pubsub_affiliation *sub_affs;
-	size_t n_subs = 0, n_affs = 0;
+	size_t n_affs = 0;
 
-	if (pubsub_store_subscriptions(ps->store, node->id, NULL, &subs, &n_subs) != PUBSUB_STORE_OK ||
-	    pubsub_store_affiliations(ps->store, node->id, NULL, &affs, &n_affs) != PUBSUB_STORE_OK) {
+	if (pubsub_store_affiliations(ps->store, node->service, node->id, NULL, &affs, &n_affs) !=
+	    PUBSUB_STORE_OK) {
 		JLOG_ERROR(0, "notifications for node %s: %s", node->name, pubsub_store_error(ps->store));
-		pubsub_store_subscriptions_free(subs, n_subs);
 		return;
 	}
 	sub_affs = xcalloc(n_subs > 0 ? n_subs : 1, sizeof(*sub_affs));
@@ -65,7 +81,6 @@ void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const stru
 		}
 	}
 	free(sub_affs);
-	pubsub_store_subscriptions_free(subs, n_subs);
 	pubsub_store_affiliations_free(affs, n_affs);
 }
 
@@ -110,7 +125,7 @@ void pubsub_notify_subscription(struct pubsub *ps, const char *node, const char 
 	if (subid != NULL && state != PUBSUB_SUB_NONE)
 		stanza_set_attr(s, "subid", subid);
 	/* Not a headline: the subscriber should learn it even when offline. */
-	stanza_set_attr(m, "from", ps->domain);
+	stanza_set_attr(m, "from", pubsub_self(ps));
 	stanza_set_attr(m, "to", jid);
 	stanza_append_copy(m, ev);
 	pubsub_send(ps, m);

@@ -30,7 +30,8 @@ int pubsub_owner_create_node(struct pubsub_req *req, const char *name,
 	}
 	if (pubsub_access_check_config_model(req, config) < 0)
 		return -1;
-	r = pubsub_store_node_create(req->ps->store, name, req->bare, config);
+	r = pubsub_store_node_create(req->ps->store, pubsub_service(req->ps),
+				     name, req->bare, config);
 	if (r == PUBSUB_STORE_CONFLICT) {
 		pubsub_error(req, "cancel", "conflict", NULL, NULL);
 		return -1;
@@ -52,7 +53,7 @@ void pubsub_owner_create(struct pubsub_req *req, const struct stanza *create,
 	char instant[2 * PUBSUB_ID_BYTES + 1];
 	int r = 0;
 
-	pubsub_node_config_default(&config);
+	pubsub_config_default(req->ps, &config);
 	if (x != NULL && (pubsub_form_kind(x) == NULL || strcmp(pubsub_form_kind(x), "submit") == 0))
 		r = pubsub_node_config_apply_form(&config, x);
 	if (r != 0) {
@@ -163,7 +164,7 @@ void pubsub_owner_default(struct pubsub_req *req)
 	struct stanza *d = stanza_add_child(stanza_add_child(res, "pubsub", PUBSUB_NS_OWNER),
 					    "default", NULL);
 
-	pubsub_node_config_default(&config);
+	pubsub_config_default(req->ps, &config);
 	pubsub_node_config_add_fields(&config, pubsub_form_add(d, "form", PUBSUB_NS_NODE_CONFIG),
 				      true);
 	pubsub_send(req->ps, res);
@@ -192,7 +193,8 @@ void pubsub_owner_delete(struct pubsub_req *req, const struct stanza *del)
 	struct pubsub_subscription *subs = NULL;
 	size_t n = 0;
 	if (ev != NULL &&
-	    pubsub_store_subscriptions(req->ps->store, node.id, NULL, &subs, &n) != PUBSUB_STORE_OK)
+	    pubsub_store_subscriptions(req->ps->store, pubsub_service(req->ps),
+				       node.id, NULL, &subs, &n) != PUBSUB_STORE_OK)
 		n = 0;
 	if (pubsub_store_node_delete(req->ps->store, node.id) != PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "deleting a node");

@@ -67,7 +67,7 @@ static int pubsub_publish_node(struct pubsub_req *req, const struct stanza *el,
 		pubsub_error(req, "modify", "bad-request", "nodeid-required", NULL);
 		return -1;
 	}
-	r = pubsub_store_node_get(req->ps->store, name, node_r);
+	r = pubsub_store_node_get(req->ps->store, pubsub_service(req->ps), name, node_r);
 	if (r == PUBSUB_STORE_OK)
 		return 0;
 	if (r != PUBSUB_STORE_NOT_FOUND) {
@@ -75,10 +75,14 @@ static int pubsub_publish_node(struct pubsub_req *req, const struct stanza *el,
 		return -1;
 	}
 	if (!pubsub_access_may_create(req)) {
-		pubsub_error(req, "cancel", "item-not-found", NULL, NULL);
+		/* Only the account itself creates its PEP nodes. */
+		if (req->ps->service != NULL)
+			pubsub_error(req, "auth", "forbidden", NULL, NULL);
+		else
+			pubsub_error(req, "cancel", "item-not-found", NULL, NULL);
 		return -1;
 	}
-	pubsub_node_config_default(&config);
+	pubsub_config_default(req->ps, &config);
 	r = options_x != NULL ? pubsub_node_config_apply_form(&config, options_x) : 0;
 	if (r != 0) {
 		pubsub_error(req, "cancel", "conflict", "precondition-not-met", NULL);
@@ -89,7 +93,8 @@ static int pubsub_publish_node(struct pubsub_req *req, const struct stanza *el,
 	pubsub_node_config_clear(&config);
 	if (r < 0)
 		return -1;
-	if (pubsub_store_node_get(req->ps->store, name, node_r) != PUBSUB_STORE_OK) {
+	if (pubsub_store_node_get(req->ps->store, pubsub_service(req->ps),
+				  name, node_r) != PUBSUB_STORE_OK) {
 		pubsub_store_failed(req, "loading a new node");
 		return -1;
 	}
@@ -256,22 +261,31 @@ out:
 	pubsub_node_clear(&node);
 }
 
-void pubsub_publish_send_last(struct pubsub *ps, const struct pubsub_node *node, const char *to)
+struct stanza *pubsub_publish_last_event(struct pubsub *ps, const struct pubsub_node *node)
 {
 	struct pubsub_item_query last = {.limit = 1, .from_end = true};
 	struct pubsub_item *items;
-	struct stanza *ev, *ev_items;
+	struct stanza *ev = NULL, *ev_items;
 	size_t n;
 
 	if (pubsub_store_items(ps->store, node->id, &last, &items, &n, NULL, NULL) != PUBSUB_STORE_OK) {
 		JLOG_ERROR(0, "last item of %s: %s", node->name, pubsub_store_error(ps->store));
-		return;
+		return NULL;
 	}
 	if (n > 0) {
 		ev = pubsub_notify_items_event(node->name, &ev_items);
 		pubsub_notify_add_item(ev_items, &items[0], node->config.deliver_payloads);
+	}
+	pubsub_store_items_free(items, n);
+	return ev;
+}
+
+void pubsub_publish_send_last(struct pubsub *ps, const struct pubsub_node *node, const char *to)
+{
+	struct stanza *ev = pubsub_publish_last_event(ps, node);
+
+	if (ev != NULL) {
 		pubsub_notify_one(ps, to, ev);
 		stanza_unref(&ev);
 	}
-	pubsub_store_items_free(items, n);
 }

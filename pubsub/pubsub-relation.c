@@ -32,6 +32,7 @@ struct pubsub_relation_entry {
 	uint64_t deadline; /* loop time: answer expiry, or question timeout */
 	struct pubsub_relation rel;
 	struct stanza **parked; /* iqs to handle again once answered */
+	char **parked_service;  /* the service each was for (NULL: the domain) */
 	size_t n_parked;
 };
 
@@ -42,9 +43,12 @@ static void pubsub_relation_entry_free(struct pubsub_relation_entry *e)
 	for (size_t i = 0; i < e->rel.n_groups; i++)
 		free(e->rel.groups[i]);
 	free(e->rel.groups);
-	for (size_t i = 0; i < e->n_parked; i++)
+	for (size_t i = 0; i < e->n_parked; i++) {
 		stanza_unref(&e->parked[i]);
+		free(e->parked_service[i]);
+	}
 	free(e->parked);
+	free(e->parked_service);
 	free(e);
 }
 
@@ -87,7 +91,7 @@ static void pubsub_relation_ask(struct pubsub *ps, struct pubsub_relation_entry 
 	stanza_set_attr(iq, "from", ps->domain);
 	stanza_set_attr(iq, "to", e->owner);
 	stanza_set_attr(q, "jid", e->jid);
-	pubsub_send(ps, iq);
+	pubsub_send_direct(ps, iq);
 	stanza_unref(&iq);
 }
 
@@ -120,6 +124,9 @@ void pubsub_relation_park(struct pubsub *ps, const char *owner, const char *jid,
 		return;
 	}
 	e->parked = xrealloc(e->parked, (e->n_parked + 1) * sizeof(*e->parked));
+	e->parked_service =
+		xrealloc(e->parked_service, (e->n_parked + 1) * sizeof(*e->parked_service));
+	e->parked_service[e->n_parked] = ps->service != NULL ? xstrdup(ps->service) : NULL;
 	e->parked[e->n_parked++] = stanza_copy(iq);
 }
 
@@ -129,7 +136,9 @@ static void pubsub_relation_settle(struct pubsub *ps, struct pubsub_relation_ent
 {
 	const char *sub = rel_el != NULL ? stanza_get_attr(rel_el, "subscription") : NULL;
 	struct stanza **parked = e->parked;
+	char **services = e->parked_service;
 	size_t n_parked = e->n_parked;
+	const char *was = ps->service;
 
 	e->answered = true;
 	e->deadline = uv_now(ps->loop) + ps->relation_cache_ms;
@@ -142,12 +151,17 @@ static void pubsub_relation_settle(struct pubsub *ps, struct pubsub_relation_ent
 		e->rel.groups[e->rel.n_groups++] = stanza_text(g);
 	}
 	e->parked = NULL;
+	e->parked_service = NULL;
 	e->n_parked = 0;
 	for (size_t i = 0; i < n_parked; i++) {
+		ps->service = services[i];
 		pubsub_iq_handle(ps, parked[i]);
 		stanza_unref(&parked[i]);
+		free(services[i]);
 	}
+	ps->service = was;
 	free(parked);
+	free(services);
 	pubsub_notify_queue_pump(ps);
 }
 

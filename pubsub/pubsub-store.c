@@ -19,6 +19,48 @@ struct pubsub_store {
 	struct db *db;
 };
 
+/* The tables that refer to nodes, as both schema steps create them (step
+ * 2 rebuilds them unchanged, see there). */
+#define PUBSUB_STORE_NODE_CONFIG                                                   \
+	"CREATE TABLE node_config (\n"                                             \
+	"	node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,\n"  \
+	"	var TEXT NOT NULL,\n"                                              \
+	"	value TEXT NOT NULL,\n"                                            \
+	"	PRIMARY KEY (node, var)\n"                                         \
+	");\n"
+#define PUBSUB_STORE_AFFILIATIONS                                                  \
+	"CREATE TABLE affiliations (\n"                                            \
+	"	node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,\n"  \
+	"	jid TEXT NOT NULL,\n"                                              \
+	"	affiliation TEXT NOT NULL CHECK (affiliation IN\n"                 \
+	"		('owner', 'publisher', 'publish-only', 'member', 'outcast')),\n" \
+	"	PRIMARY KEY (node, jid)\n"                                         \
+	");\n"                                                                     \
+	"CREATE INDEX affiliations_by_jid ON affiliations (jid);\n"
+#define PUBSUB_STORE_SUBSCRIPTIONS                                                 \
+	"CREATE TABLE subscriptions (\n"                                           \
+	"	seq INTEGER PRIMARY KEY,\n"                                        \
+	"	node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,\n"  \
+	"	jid TEXT NOT NULL,\n"                                              \
+	"	bare TEXT NOT NULL,\n"                                             \
+	"	subid TEXT NOT NULL,\n"                                            \
+	"	state TEXT NOT NULL CHECK (state IN ('pending', 'unconfigured', 'subscribed')),\n" \
+	"	deliver INTEGER NOT NULL CHECK (deliver IN (0, 1)),\n"             \
+	"	UNIQUE (node, jid)\n"                                              \
+	");\n"                                                                     \
+	"CREATE INDEX subscriptions_by_bare ON subscriptions (bare);\n"
+#define PUBSUB_STORE_ITEMS                                                         \
+	"CREATE TABLE items (\n"                                                   \
+	"	seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"                          \
+	"	node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,\n"  \
+	"	id TEXT NOT NULL,\n"                                               \
+	"	publisher TEXT NOT NULL,\n"                                        \
+	"	published INTEGER NOT NULL,\n"                                     \
+	"	payload TEXT,\n"                                                   \
+	"	UNIQUE (node, id)\n"                                               \
+	");\n"                                                                     \
+	"CREATE INDEX items_by_node ON items (node, seq);\n"
+
 /* Schema steps, applied in order by db_open(); never edit a released step,
  * append a new one. */
 static const char *const pubsub_store_migrations[] = {
@@ -28,42 +70,45 @@ static const char *const pubsub_store_migrations[] = {
 	"	name TEXT NOT NULL UNIQUE,\n"
 	"	creator TEXT NOT NULL,\n"
 	"	created INTEGER NOT NULL\n"
+	");\n" PUBSUB_STORE_NODE_CONFIG PUBSUB_STORE_AFFILIATIONS PUBSUB_STORE_SUBSCRIPTIONS
+		PUBSUB_STORE_ITEMS,
+	/* 1 -> 2: node names are per service ('' = the pubsub domain, a bare
+	 * JID = that account's PEP service). SQLite cannot change a UNIQUE
+	 * constraint in place, and with foreign keys on a DROP of a parent
+	 * table cascades (db_open() turns them on before migrating), so the
+	 * old nodes table is renamed (its children's references follow it),
+	 * every child is rebuilt against the new one and the old parent goes
+	 * last, childless. */
+	"ALTER TABLE nodes RENAME TO nodes_v1;\n"
+	"CREATE TABLE nodes (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	service TEXT NOT NULL DEFAULT '',\n"
+	"	name TEXT NOT NULL,\n"
+	"	creator TEXT NOT NULL,\n"
+	"	created INTEGER NOT NULL,\n"
+	"	UNIQUE (service, name)\n"
 	");\n"
-	"CREATE TABLE node_config (\n"
-	"	node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,\n"
-	"	var TEXT NOT NULL,\n"
-	"	value TEXT NOT NULL,\n"
-	"	PRIMARY KEY (node, var)\n"
-	");\n"
-	"CREATE TABLE affiliations (\n"
-	"	node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,\n"
-	"	jid TEXT NOT NULL,\n"
-	"	affiliation TEXT NOT NULL CHECK (affiliation IN\n"
-	"		('owner', 'publisher', 'publish-only', 'member', 'outcast')),\n"
-	"	PRIMARY KEY (node, jid)\n"
-	");\n"
-	"CREATE INDEX affiliations_by_jid ON affiliations (jid);\n"
-	"CREATE TABLE subscriptions (\n"
-	"	seq INTEGER PRIMARY KEY,\n"
-	"	node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,\n"
-	"	jid TEXT NOT NULL,\n"
-	"	bare TEXT NOT NULL,\n"
-	"	subid TEXT NOT NULL,\n"
-	"	state TEXT NOT NULL CHECK (state IN ('pending', 'unconfigured', 'subscribed')),\n"
-	"	deliver INTEGER NOT NULL CHECK (deliver IN (0, 1)),\n"
-	"	UNIQUE (node, jid)\n"
-	");\n"
-	"CREATE INDEX subscriptions_by_bare ON subscriptions (bare);\n"
-	"CREATE TABLE items (\n"
-	"	seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-	"	node INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,\n"
-	"	id TEXT NOT NULL,\n"
-	"	publisher TEXT NOT NULL,\n"
-	"	published INTEGER NOT NULL,\n"
-	"	payload TEXT,\n"
-	"	UNIQUE (node, id)\n"
-	");\n"
-	"CREATE INDEX items_by_node ON items (node, seq);\n",
+	"INSERT INTO nodes (id, service, name, creator, created)\n"
+	"	SELECT id, '', name, creator, created FROM nodes_v1;\n"
+	"ALTER TABLE node_config RENAME TO node_config_v1;\n" PUBSUB_STORE_NODE_CONFIG
+	"INSERT INTO node_config SELECT * FROM node_config_v1;\n"
+	"DROP TABLE node_config_v1;\n"
+	"DROP INDEX affiliations_by_jid;\n"
+	"ALTER TABLE affiliations RENAME TO affiliations_v1;\n" PUBSUB_STORE_AFFILIATIONS
+	"INSERT INTO affiliations SELECT * FROM affiliations_v1;\n"
+	"DROP TABLE affiliations_v1;\n"
+	"DROP INDEX subscriptions_by_bare;\n"
+	"ALTER TABLE subscriptions RENAME TO subscriptions_v1;\n" PUBSUB_STORE_SUBSCRIPTIONS
+	"INSERT INTO subscriptions SELECT * FROM subscriptions_v1;\n"
+	"DROP TABLE subscriptions_v1;\n"
+	"DROP INDEX items_by_node;\n"
+	"ALTER TABLE items RENAME TO items_v1;\n" PUBSUB_STORE_ITEMS
+	"INSERT INTO items SELECT * FROM items_v1;\n"
+	/* AUTOINCREMENT: seq keeps growing from where it was. */
+	"UPDATE sqlite_sequence SET seq = (SELECT max(seq) FROM sqlite_sequence\n"
+	"	WHERE name IN ('items', 'items_v1')) WHERE name = 'items';\n"
+	"DROP TABLE items_v1;\n"
+	"DROP TABLE nodes_v1;\n",
 };
 
 static const char *const pubsub_aff_names[] = {"none", "owner", "publisher", "publish-only",
@@ -151,6 +196,7 @@ static char *pubsub_store_dup(const char *s)
 
 void pubsub_node_clear(struct pubsub_node *node)
 {
+	free(node->service);
 	free(node->name);
 	free(node->creator);
 	pubsub_node_config_clear(&node->config);
@@ -174,17 +220,21 @@ static int pubsub_store_config_load(struct pubsub_store *s, struct pubsub_node *
 	return pubsub_store_result(r);
 }
 
-int pubsub_store_node_get(struct pubsub_store *s, const char *name, struct pubsub_node *node_r)
+int pubsub_store_node_get(struct pubsub_store *s, const char *service, const char *name,
+			  struct pubsub_node *node_r)
 {
 	struct db_stmt *st;
 	int r;
 
 	memset(node_r, 0, sizeof(*node_r));
-	r = db_query(s->db, &st, "SELECT id, creator, created FROM nodes WHERE name = ?", "s", name);
+	r = db_query(s->db, &st,
+		     "SELECT id, creator, created FROM nodes WHERE service = ? AND name = ?", "ss",
+		     service, name);
 	if (r == DB_OK)
 		r = db_step(st);
 	if (r == DB_ROW) {
 		node_r->id = db_column_int(st, 0);
+		node_r->service = xstrdup(service);
 		node_r->name = xstrdup(name);
 		node_r->creator = xstrdup(db_column_text(st, 1));
 		node_r->created = db_column_int(st, 2);
@@ -218,18 +268,20 @@ static int pubsub_store_config_save(struct pubsub_store *s, int64_t id,
 	return r;
 }
 
-int pubsub_store_node_create(struct pubsub_store *s, const char *name, const char *owner,
-			     const struct pubsub_node_config *config)
+int pubsub_store_node_create(struct pubsub_store *s, const char *service, const char *name,
+			     const char *owner, const struct pubsub_node_config *config)
 {
 	int r = db_begin(s->db);
 	int64_t id = 0;
 	struct db_stmt *st;
 
 	if (r == DB_OK)
-		r = db_exec(s->db, "INSERT INTO nodes (name, creator, created) VALUES (?, ?, ?)", "ssl",
-			    name, owner, (int64_t)time(NULL));
+		r = db_exec(s->db,
+			    "INSERT INTO nodes (service, name, creator, created) VALUES (?, ?, ?, ?)",
+			    "sssl", service, name, owner, (int64_t)time(NULL));
 	if (r == DB_OK) {
-		r = db_query(s->db, &st, "SELECT id FROM nodes WHERE name = ?", "s", name);
+		r = db_query(s->db, &st, "SELECT id FROM nodes WHERE service = ? AND name = ?", "ss",
+			     service, name);
 		if (r == DB_OK && (r = db_step(st)) == DB_ROW) {
 			id = db_column_int(st, 0);
 			r = DB_OK;
@@ -282,12 +334,19 @@ void pubsub_store_names_free(char **names, size_t n)
 	free(names);
 }
 
-int pubsub_store_node_names(struct pubsub_store *s, char ***names_r, size_t *n_r)
+int pubsub_store_service_delete(struct pubsub_store *s, const char *service)
+{
+	return pubsub_store_result(db_exec(s->db, "DELETE FROM nodes WHERE service = ?", "s", service));
+}
+
+int pubsub_store_node_names(struct pubsub_store *s, const char *service, char ***names_r,
+			    size_t *n_r)
 {
 	struct db_stmt *st;
 	char **names = NULL;
 	size_t n = 0;
-	int r = db_query(s->db, &st, "SELECT name FROM nodes ORDER BY id", "");
+	int r = db_query(s->db, &st, "SELECT name FROM nodes WHERE service = ? ORDER BY id", "s",
+			 service);
 
 	while (r == DB_OK && (r = db_step(st)) == DB_ROW) {
 		names = xrealloc(names, (n + 1) * sizeof(*names));
@@ -344,8 +403,8 @@ void pubsub_store_affiliations_free(struct pubsub_affiliation_row *rows, size_t 
 	free(rows);
 }
 
-int pubsub_store_affiliations(struct pubsub_store *s, int64_t node, const char *bare,
-			      struct pubsub_affiliation_row **rows_r, size_t *n_r)
+int pubsub_store_affiliations(struct pubsub_store *s, const char *service, int64_t node,
+			      const char *bare, struct pubsub_affiliation_row **rows_r, size_t *n_r)
 {
 	struct pubsub_affiliation_row *rows = NULL;
 	struct db_stmt *st;
@@ -353,8 +412,10 @@ int pubsub_store_affiliations(struct pubsub_store *s, int64_t node, const char *
 	int r = db_query(s->db, &st,
 			 "SELECT n.name, a.jid, a.affiliation FROM affiliations a "
 			 "JOIN nodes n ON n.id = a.node "
-			 "WHERE (? = 0 OR a.node = ?) AND (? IS NULL OR a.jid = ?) ORDER BY n.id, a.jid",
-			 "llss", node, node, bare, bare);
+			 "WHERE (? = 0 OR a.node = ?) AND (? IS NULL OR a.jid = ?) "
+			 "AND (? <> 0 OR n.service = ?) "
+			 "ORDER BY n.id, a.jid",
+			 "llssls", node, node, bare, bare, node, service);
 
 	while (r == DB_OK && (r = db_step(st)) == DB_ROW) {
 		int a = pubsub_affiliation_parse(db_column_text(st, 2));
@@ -452,16 +513,18 @@ int pubsub_store_subscription_delete(struct pubsub_store *s, int64_t node, const
 	return pubsub_store_result(r);
 }
 
-int pubsub_store_subscriptions(struct pubsub_store *s, int64_t node, const char *bare,
-			       struct pubsub_subscription **subs_r, size_t *n_r)
+int pubsub_store_subscriptions(struct pubsub_store *s, const char *service, int64_t node,
+			       const char *bare, struct pubsub_subscription **subs_r, size_t *n_r)
 {
 	struct pubsub_subscription *subs = NULL;
 	struct db_stmt *st;
 	size_t n = 0;
 	int r = db_query(s->db, &st,
 			 "SELECT " PUBSUB_SUB_COLUMNS " FROM subscriptions s JOIN nodes n ON n.id = s.node "
-			 "WHERE (? = 0 OR s.node = ?) AND (? IS NULL OR s.bare = ?) ORDER BY s.seq",
-			 "llss", node, node, bare, bare);
+			 "WHERE (? = 0 OR s.node = ?) AND (? IS NULL OR s.bare = ?) "
+			 "AND (? <> 0 OR n.service = ?) "
+			 "ORDER BY s.seq",
+			 "llssls", node, node, bare, bare, node, service);
 
 	while (r == DB_OK && (r = db_step(st)) == DB_ROW) {
 		subs = xrealloc(subs, (n + 1) * sizeof(*subs));

@@ -50,6 +50,7 @@ enum pubsub_sub_state {
 
 struct pubsub_node {
 	int64_t id;
+	char *service; /* "" for the pubsub domain, else the PEP account's bare JID */
 	char *name;
 	char *creator;
 	int64_t created; /* unix time */
@@ -94,14 +95,20 @@ void pubsub_store_close(struct pubsub_store **store);
 const char *pubsub_store_error(const struct pubsub_store *store);
 
 /* Nodes. create makes owner the node's owner in the same transaction. */
-int pubsub_store_node_get(struct pubsub_store *s, const char *name, struct pubsub_node *node_r);
-int pubsub_store_node_create(struct pubsub_store *s, const char *name, const char *owner,
-			     const struct pubsub_node_config *config);
+/* Node names are per service: "" is the pubsub domain, a bare JID that
+ * account's PEP service (XEP-0163). */
+int pubsub_store_node_get(struct pubsub_store *s, const char *service, const char *name,
+			  struct pubsub_node *node_r);
+int pubsub_store_node_create(struct pubsub_store *s, const char *service, const char *name,
+			     const char *owner, const struct pubsub_node_config *config);
 int pubsub_store_node_configure(struct pubsub_store *s, int64_t id,
 				const struct pubsub_node_config *config);
 int pubsub_store_node_delete(struct pubsub_store *s, int64_t id);
-/* Every node's name, in creation order. */
-int pubsub_store_node_names(struct pubsub_store *s, char ***names_r, size_t *n_r);
+/* Every node's name of a service, in creation order. */
+int pubsub_store_node_names(struct pubsub_store *s, const char *service, char ***names_r,
+			    size_t *n_r);
+/* Delete every node of a service (an account's PEP nodes when it goes). */
+int pubsub_store_service_delete(struct pubsub_store *s, const char *service);
 void pubsub_node_clear(struct pubsub_node *node);
 void pubsub_store_names_free(char **names, size_t n);
 
@@ -110,9 +117,9 @@ int pubsub_store_affiliation_get(struct pubsub_store *s, int64_t node, const cha
 				 enum pubsub_affiliation *aff_r);
 int pubsub_store_affiliation_set(struct pubsub_store *s, int64_t node, const char *bare,
 				 enum pubsub_affiliation aff);
-/* node 0: every node; bare NULL: every JID. */
-int pubsub_store_affiliations(struct pubsub_store *s, int64_t node, const char *bare,
-			      struct pubsub_affiliation_row **rows_r, size_t *n_r);
+/* node 0: every node of service; bare NULL: every JID. */
+int pubsub_store_affiliations(struct pubsub_store *s, const char *service, int64_t node,
+			      const char *bare, struct pubsub_affiliation_row **rows_r, size_t *n_r);
 void pubsub_store_affiliations_free(struct pubsub_affiliation_row *rows, size_t n);
 
 /* Subscriptions, one per (node, jid). put inserts or replaces. */
@@ -121,10 +128,10 @@ int pubsub_store_subscription_get(struct pubsub_store *s, int64_t node, const ch
 int pubsub_store_subscription_put(struct pubsub_store *s, int64_t node,
 				  const struct pubsub_subscription *sub);
 int pubsub_store_subscription_delete(struct pubsub_store *s, int64_t node, const char *jid);
-/* node 0: every node; bare NULL: every subscriber (else its bare and full
- * JIDs). In subscription order. */
-int pubsub_store_subscriptions(struct pubsub_store *s, int64_t node, const char *bare,
-			       struct pubsub_subscription **subs_r, size_t *n_r);
+/* node 0: every node of service; bare NULL: every subscriber (else its
+ * bare and full JIDs). In subscription order. */
+int pubsub_store_subscriptions(struct pubsub_store *s, const char *service, int64_t node,
+			       const char *bare, struct pubsub_subscription **subs_r, size_t *n_r);
 void pubsub_subscription_clear(struct pubsub_subscription *sub);
 void pubsub_store_subscriptions_free(struct pubsub_subscription *subs, size_t n);
 

@@ -106,7 +106,8 @@ static void pubsub_subscribe_ask_owners(struct pubsub *ps, const struct pubsub_n
 	struct pubsub_affiliation_row *rows;
 	size_t n;
 
-	if (pubsub_store_affiliations(ps->store, node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
+	if (pubsub_store_affiliations(ps->store, pubsub_service(ps),
+				      node->id, NULL, &rows, &n) != PUBSUB_STORE_OK) {
 		JLOG_ERROR(0, "owners of %s: %s", node->name, pubsub_store_error(ps->store));
 		return;
 	}
@@ -306,7 +307,7 @@ void pubsub_subscribe_message(struct pubsub *ps, struct stanza *msg)
 	subid = pubsub_form_get(x, "pubsub#subid");
 	allow_s = pubsub_form_get(x, "pubsub#allow");
 	if (name == NULL || jid == NULL || allow_s == NULL || !pubsub_form_parse_bool(allow_s, &allow) ||
-	    pubsub_store_node_get(ps->store, name, &node) != PUBSUB_STORE_OK)
+	    pubsub_store_node_get(ps->store, pubsub_service(ps), name, &node) != PUBSUB_STORE_OK)
 		goto out;
 	if (pubsub_store_affiliation_get(ps->store, node.id, owner, &aff) != PUBSUB_STORE_OK ||
 	    aff != PUBSUB_AFF_OWNER) {

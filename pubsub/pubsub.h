@@ -21,7 +21,17 @@
  * pubsub-relation.c (asking the owner's sm about a JID, for the presence
  * and roster access models; a request needing an answer is parked and
  * handled again once it comes), pubsub-notify-queue.c (those nodes'
- * notifications, in one FIFO per node while answers are outstanding).
+ * notifications, in one FIFO per node while answers are outstanding),
+ * pubsub-pep.c (XEP-0163: every account's virtual service, reached
+ * through sm in the envelope of docs/components.md section 8),
+ * pubsub-caps.c (XEP-0115: contacts' presence and caps as sm reports
+ * them, their +notify features, implicit subscriptions, last items;
+ * pubsub-caps-ver.c checks a ver against its disco#info).
+ *
+ * The service being acted for: ps->service is NULL while the pubsub
+ * domain is served, and an account's bare JID while its PEP service is
+ * (set around each PEP request, queued notification or caps event).
+ * pubsub_send() then wraps what leaves in the envelope for sm.
  */
 #ifndef JUNCTION_PUBSUB_H
 #define JUNCTION_PUBSUB_H
@@ -30,6 +40,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "metrics.h"
 #include "pubsub-store.h"
 
 #define PUBSUB_NS "http://jabber.org/protocol/pubsub"
@@ -67,7 +78,21 @@ struct pubsub {
 	uv_timer_t relation_timer;
 	/* pubsub-notify-queue.c */
 	struct pubsub_notice *notices;
+	/* pubsub-metrics.c; metrics NULL when off */
+	struct metrics *metrics;
+	struct metrics_histogram store_seconds;
+	/* pubsub-pep.c: the PEP service being acted for, NULL for the domain */
+	const char *service;
+	/* pubsub-caps.c */
+	struct pubsub_caps_contact *contacts;
+	struct pubsub_caps_ver *vers;
 };
+
+/* The store's service key of what is being served: "" or a bare JID. */
+static inline const char *pubsub_service(const struct pubsub *ps)
+{
+	return ps->service != NULL ? ps->service : "";
+}
 
 /* The owner's roster item for a JID, as sm told it. */
 struct pubsub_relation {
@@ -89,7 +114,15 @@ struct pubsub_req {
 /* pubsub-iq.c */
 /* An iq addressed to the service. */
 void pubsub_iq_handle(struct pubsub *ps, struct stanza *iq);
+/* Send st as the current service: as it is for the pubsub domain, in the
+ * PEP envelope through the account's sm (from = the account) for PEP. */
 void pubsub_send(struct pubsub *ps, const struct stanza *st);
+/* Send st to the router as it is (questions to sm, envelopes). */
+void pubsub_send_direct(struct pubsub *ps, const struct stanza *st);
+/* The JID the current service answers from. */
+const char *pubsub_self(const struct pubsub *ps);
+/* Default configuration of a new node of the current service. */
+void pubsub_config_default(const struct pubsub *ps, struct pubsub_node_config *c);
 /* A new iq result answering req (caller unrefs). */
 struct stanza *pubsub_result(const struct pubsub_req *req);
 /* Send an empty iq result. */
@@ -147,6 +180,11 @@ int pubsub_access_check_config(struct pubsub *ps, char *err, size_t errlen);
 void pubsub_notify(struct pubsub *ps, const struct pubsub_node *node, const struct stanza *event);
 /* Send <event/> to one JID. */
 void pubsub_notify_one(struct pubsub *ps, const char *to, const struct stanza *event);
+/* Send event to those of the n subscriptions subs of node entitled to it
+ * now (waiting for sm's verdicts on presence and roster nodes). */
+void pubsub_notify_subs(struct pubsub *ps, const struct pubsub_node *node,
+			const struct stanza *event, const struct pubsub_subscription *subs,
+			size_t n);
 /* An <event/> root with <items node=NAME/>; returns it, *items_r the child. */
 struct stanza *pubsub_notify_items_event(const char *node, struct stanza **items_r);
 /* Tell jid its subscription to node changed (subscribed, pending, none). */
@@ -220,8 +258,40 @@ void pubsub_publish(struct pubsub_req *req, const struct stanza *publish,
 void pubsub_retract(struct pubsub_req *req, const struct stanza *retract);
 /* The node's newest item to one new subscriber (send_last_published_item). */
 void pubsub_publish_send_last(struct pubsub *ps, const struct pubsub_node *node, const char *to);
+/* An <event/> with the node's newest item, NULL when it has none (caller
+ * unrefs). */
+struct stanza *pubsub_publish_last_event(struct pubsub *ps, const struct pubsub_node *node);
+
+/* pubsub-pep.c */
+/* A message to the service carrying the PEP envelope (from sm): true when
+ * it was one (then handled). */
+bool pubsub_pep_message(struct pubsub *ps, struct stanza *msg);
+/* Wrap st for sm and send it, from = service (a bare JID). */
+void pubsub_pep_send(struct pubsub *ps, const char *service, const struct stanza *st);
+/* disco#items of a PEP service: the nodes the requester may see. */
+void pubsub_pep_disco_items(struct pubsub_req *req);
+
+/* pubsub-caps.c */
+/* sm's notice: a contact (full JID) of service became available (with its
+ * caps node, ver, hash) or unavailable. replay: a repeat after pubsub
+ * restarted (no last items). */
+void pubsub_caps_presence(struct pubsub *ps, const char *service, const struct stanza *notice);
+/* An iq result or error from a contact to service: true when it answered
+ * one of our disco#info questions. */
+bool pubsub_caps_answer(struct pubsub *ps, const char *service, const struct stanza *iq);
+/* Append to *subs_r the available contacts of node's service whose caps
+ * ask for node+notify (implicit subscriptions), unless listed already. */
+void pubsub_caps_subscribers(struct pubsub *ps, const struct pubsub_node *node,
+			     struct pubsub_subscription **subs_r, size_t *n_r);
+/* Forget what is known of a service's contacts (the account is gone). */
+void pubsub_caps_forget_service(struct pubsub *ps, const char *service);
+void pubsub_caps_free(struct pubsub *ps);
 
 /* pubsub-items.c */
 void pubsub_items(struct pubsub_req *req, const struct stanza *items, const struct stanza *set);
+
+/* pubsub-metrics.c */
+void pubsub_metrics_start(struct pubsub *ps);
+void pubsub_metrics_stop(struct pubsub *ps);
 
 #endif

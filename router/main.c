@@ -5,7 +5,9 @@
  * Reads the deployment's configuration, listens for component streams and
  * runs the loop until SIGTERM or SIGINT, then closes every stream cleanly
  * and frees everything (so LeakSanitizer can vouch for the whole run).
- * SIGHUP re-reads the log level. Init steps are mirrored in reverse below.
+ * SIGHUP re-reads the log level, reopens the log file and takes the limits
+ * that can change while running (router_reload). Init steps are mirrored
+ * in reverse below.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -20,7 +22,10 @@ static void on_signal(uv_signal_t *sig, int signum)
 	struct router *router = sig->data;
 
 	if (signum == SIGHUP) {
-		process_reload_log_level(router->config, "router");
+		struct config *fresh = process_reload(router->config, "router");
+		if (fresh != NULL)
+			router_reload(router, fresh);
+		config_free(&fresh);
 		return;
 	}
 	uv_signal_stop(&router->sig_term);

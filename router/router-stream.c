@@ -444,6 +444,7 @@ static void router_stream_closed(struct conn *conn)
 		router->streams = stream->next;
 	if (stream->next != NULL)
 		stream->next->prev = stream->prev;
+	router_metrics_stream_gone(router, stream);
 	xml_parser_free(&stream->parser);
 	free(stream->name);
 	free(stream);
@@ -524,6 +525,19 @@ static void router_tick(uv_timer_t *timer)
 	}
 }
 
+void router_reload(struct router *router, const struct config *cfg)
+{
+	router->queue_limit = config_get_size(cfg, "router", "queue_limit");
+	router->stall_timeout_ms = config_get_duration_ms(cfg, "router", "stall_timeout");
+	router->handshake_timeout_ms = config_get_duration_ms(cfg, "router", "handshake_timeout");
+	router->limits.max_stanza_bytes = config_get_size(cfg, "router", "max_stanza_bytes");
+	router->limits.max_depth = (unsigned)config_get_uint(cfg, "router", "max_depth");
+	router->limits.max_attrs = (unsigned)config_get_uint(cfg, "router", "max_attrs");
+	JLOG_INFO(0, "limits: queue_limit %zu, stall_timeout %llums, max_stanza_bytes %zu",
+		  router->queue_limit, (unsigned long long)router->stall_timeout_ms,
+		  router->limits.max_stanza_bytes);
+}
+
 int router_start(struct router *router, char *err, size_t errlen)
 {
 	const struct config *cfg = router->config;
@@ -531,12 +545,7 @@ int router_start(struct router *router, char *err, size_t errlen)
 
 	router->routes = route_table_new();
 	router->secret = config_get(cfg, "router", "secret");
-	router->queue_limit = config_get_size(cfg, "router", "queue_limit");
-	router->stall_timeout_ms = config_get_duration_ms(cfg, "router", "stall_timeout");
-	router->handshake_timeout_ms = config_get_duration_ms(cfg, "router", "handshake_timeout");
-	router->limits.max_stanza_bytes = config_get_size(cfg, "router", "max_stanza_bytes");
-	router->limits.max_depth = (unsigned)config_get_uint(cfg, "router", "max_depth");
-	router->limits.max_attrs = (unsigned)config_get_uint(cfg, "router", "max_attrs");
+	router_reload(router, cfg);
 	router->started = time(NULL);
 	uv_timer_init(router->loop, &router->timer);
 	router->timer.data = router;
@@ -548,6 +557,7 @@ int router_start(struct router *router, char *err, size_t errlen)
 	if (unix_path != NULL && conn_listen(router->loop, unix_path, true, router_on_accept, router,
 					     &router->listener_unix, err, errlen) < 0)
 		return -1;
+	router_metrics_start(router);
 
 	/* One timer checks handshake deadlines and stalled queues; its period
 	 * is a fraction of the shorter deadline so either fires on time. */
@@ -580,6 +590,7 @@ void router_stop(struct router *router)
 	JLOG_INFO(0, "shutting down");
 	conn_listener_close(&router->listener);
 	conn_listener_close(&router->listener_unix);
+	router_metrics_stop(router);
 	for (struct router_stream *s = router->streams, *next; s != NULL; s = next) {
 		next = s->next;
 		if (s->state == ROUTER_STREAM_READY)

@@ -12,7 +12,8 @@
  * Files: main.c (start-up, signals), router-stream.c (per-stream protocol and
  * the hot path), router-route.c (name table), router-watch.c (changes to it,
  * and who hears of them), router-bounce.c (error stanzas), router-admin.c
- * (the urn:junction:component:1 iq extension).
+ * (the urn:junction:component:1 iq extension), router-metrics.c (Prometheus
+ * metrics).
  */
 #ifndef JUNCTION_ROUTER_H
 #define JUNCTION_ROUTER_H
@@ -83,12 +84,18 @@ struct router {
 	struct xml_parser_limits limits;
 	time_t started;
 	bool stopping;
+	struct metrics *metrics; /* NULL when [junction] metrics is unset */
+	/* What streams that are gone counted, so totals never go down. */
+	struct router_stream_counters gone;
 };
 
 /* router-stream.c */
 int router_start(struct router *router, char *err, size_t errlen);
 void router_stop(struct router *router);
 void router_free(struct router *router);
+/* SIGHUP: take queue_limit, stall_timeout, handshake_timeout and the
+ * parser limits (for streams accepted from now on) from fresh. */
+void router_reload(struct router *router, const struct config *fresh);
 /* Send a stream error (condition non-NULL) or a plain close and close. */
 void router_stream_close(struct router_stream *stream, const char *condition, const char *text);
 /* Queue bytes for a stream, counting a stanza; false when the stream is
@@ -129,6 +136,12 @@ int router_watch_unbind(struct router_stream *stream, const char *name);
 /* Release every name the stream holds (and its default route). */
 void router_watch_release_all(struct router_stream *stream);
 void router_watch_start(struct router_stream *stream);
+
+/* router-metrics.c */
+void router_metrics_start(struct router *router);
+/* Add a closing stream's counters to the totals. */
+void router_metrics_stream_gone(struct router *router, const struct router_stream *stream);
+void router_metrics_stop(struct router *router);
 
 /* router-admin.c */
 /* An iq with no 'to' from an authenticated stream. */

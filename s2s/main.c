@@ -54,12 +54,40 @@ static void s2s_stop(struct s2s *s2s)
 	s2s_maybe_finish(s2s);
 }
 
+/* SIGHUP: the limits and timeouts, and the default certificate (streams
+ * set up from now on present it; tls_dir pairs are kept until a restart). */
+static void s2s_reload(struct s2s *s2s, const struct config *fresh)
+{
+	const char *cert = config_get(fresh, "s2s", "tls_cert");
+	const char *key = config_get(fresh, "s2s", "tls_key");
+	char err[512];
+
+	s2s->idle_timeout_ms = config_get_duration_ms(fresh, "s2s", "idle_timeout");
+	s2s->connect_timeout_ms = config_get_duration_ms(fresh, "s2s", "connect_timeout");
+	s2s->queue_limit = config_get_size(fresh, "s2s", "queue_limit");
+	s2s->limits.max_stanza_bytes = config_get_size(fresh, "s2s", "max_stanza_bytes");
+	if (cert == NULL && key == NULL) {
+		cert = config_get(fresh, "c2s", "tls_cert");
+		key = config_get(fresh, "c2s", "tls_key");
+	}
+	if (cert == NULL || key == NULL || s2s->tls_server == NULL)
+		return; /* no certificate before: offering TLS now needs a restart */
+	if (tls_ctx_reload(s2s->tls_server, cert, key, err, sizeof(err)) < 0 ||
+	    tls_ctx_reload(s2s->tls_client, cert, key, err, sizeof(err)) < 0)
+		JLOG_ERROR(0, "reload: %s (keeping the current certificate)", err);
+	else
+		JLOG_INFO(0, "reloaded limits and the certificate %s", cert);
+}
+
 static void s2s_on_signal(uv_signal_t *sig, int signum)
 {
 	struct s2s *s2s = sig->data;
 
 	if (signum == SIGHUP) {
-		process_reload_log_level(s2s->config, "s2s");
+		struct config *fresh = process_reload(s2s->config, "s2s");
+		if (fresh != NULL)
+			s2s_reload(s2s, fresh);
+		config_free(&fresh);
 		return;
 	}
 
@@ -67,6 +95,7 @@ static void s2s_on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&s2s->sig_int, NULL);
 	uv_close((uv_handle_t *)&s2s->sig_hup, NULL);
 	JLOG_INFO(0, "shutting down");
+	s2s_metrics_stop(s2s);
 	s2s_stop(s2s);
 }
 
@@ -183,6 +212,7 @@ int main(int argc, char **argv)
 		uv_run(s2s.loop, UV_RUN_DEFAULT);
 		goto out;
 	}
+	s2s_metrics_start(&s2s);
 	uv_signal_init(s2s.loop, &s2s.sig_term);
 	uv_signal_init(s2s.loop, &s2s.sig_int);
 	uv_signal_init(s2s.loop, &s2s.sig_hup);

@@ -87,6 +87,7 @@ struct s2s {
 	uv_timer_t timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	bool stopping;
+	struct metrics *metrics; /* s2s-metrics.c; NULL when off */
 };
 
 /* ---- s2s-link.c: one stream's connection, TLS and parser ------------------ */
@@ -193,5 +194,9 @@ void s2s_in_stop_all(struct s2s *s2s);
 /* main.c */
 /* Every stream is gone and the process is stopping: close the rest. */
 void s2s_maybe_finish(struct s2s *s2s);
+
+/* ---- s2s-metrics.c: Prometheus metrics ---------------------------------- */
+void s2s_metrics_start(struct s2s *s2s);
+void s2s_metrics_stop(struct s2s *s2s);
 
 #endif

@@ -90,6 +90,10 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 		}
 		return;
 	}
+	if (strcmp(st->name, "message") == 0 && sm_child_is(st, "pep", SM_NS_PEP)) {
+		sm_pep_from_pubsub(sm, st);
+		return;
+	}
 	if (strcmp(st->name, "iq") == 0 && stanza_count_child_elements(st) == 1 &&
 	    strcmp(stanza_child_element(st, 0)->ns, SM_NS_SESSION) == 0) {
 		if (!sm_iq_handle(sm, st))
@@ -130,6 +134,7 @@ static void sm_on_signal(uv_signal_t *sig, int signum)
 		return;
 	}
 	JLOG_INFO(0, "shutting down");
+	sm_metrics_stop(sm);
 	sm_offline_acks_run(sm);
 	component_stop(&sm->component);
 	store_detach_loop(sm->store);
@@ -167,7 +172,9 @@ int main(int argc, char **argv)
 		.shared = true,
 		.watch = true,
 	};
+	sm_pep_init(&sm);
 	sm.loop = uv_default_loop();
+	sm.started = uv_hrtime();
 	if (store_attach_loop(sm.store, sm.loop, err, sizeof(err)) < 0) {
 		JLOG_ERROR(0, "%s", err);
 		store_close(&sm.store);
@@ -179,6 +186,7 @@ int main(int argc, char **argv)
 	uv_timer_init(sm.loop, &sm.ack_timer);
 	sm.ack_timer.data = &sm;
 	component_start(sm.loop, &o, &sm_component_callbacks, &sm, &sm.component);
+	sm_metrics_start(&sm);
 	uv_signal_init(sm.loop, &sm.sig_term);
 	uv_signal_init(sm.loop, &sm.sig_int);
 	uv_signal_init(sm.loop, &sm.sig_hup);
@@ -193,7 +201,11 @@ int main(int argc, char **argv)
 	uv_run(sm.loop, UV_RUN_DEFAULT);
 	uv_loop_close(sm.loop);
 	sm_session_free_all(&sm);
+	sm_register_free(&sm);
+	sm_adhoc_free(&sm);
+	sm_blocking_free(&sm);
 	sm_peers_free(&sm);
+	sm_pep_free(&sm);
 	free(sm.name);
 	store_close(&sm.store);
 	process_stop(&sm.config);

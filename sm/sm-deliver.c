@@ -37,6 +37,7 @@ void sm_bounce(struct sm *sm, const struct stanza *st, const char *type, const c
 	if (t != NULL && (strcmp(t, "error") == 0 ||
 			  (strcmp(st->name, "iq") == 0 && strcmp(t, "result") == 0)))
 		return;
+	sm->count.bounces++;
 	struct stanza *reply = stanza_error_reply(st, type, condition, NULL);
 	sm_send(sm, reply);
 	stanza_unref(&reply);
@@ -84,7 +85,9 @@ void sm_store_offline(struct sm *sm, const char *bare, const struct stanza *st)
 	stanza_serialize(st, STREAM_NS_COMPONENT, &b);
 	int r = store_offline_push(sm->store, bare, b.data, b.len, SM_OFFLINE_MAX);
 	buf_free(&b);
-	if (r == STORE_ERR_FULL) {
+	if (r == STORE_OK) {
+		sm->count.offline_stored++;
+	} else if (r == STORE_ERR_FULL) {
 		sm_bounce(sm, st, "wait", "resource-constraint");
 	} else if (r != STORE_OK) {
 		JLOG_ERROR(0, "offline storage for %s failed: %s", bare, store_error(sm->store));
@@ -112,6 +115,7 @@ static void sm_deliver_message_bare(struct sm *sm, const char *bare, struct stan
 static void sm_deliver_presence_bare(struct sm *sm, const char *bare, struct stanza *st)
 {
 	if (sm_type_is(st, NULL) || sm_type_is(st, "unavailable")) {
+		sm_pep_presence(sm, bare, stanza_get_attr(st, "from"), st);
 		sm_deliver_best(sm, bare, st, true);
 	} else if (sm_type_is(st, "error")) {
 		sm_deliver_best(sm, bare, st, true);
@@ -137,10 +141,15 @@ void sm_deliver(struct sm *sm, struct stanza *st)
 	bool is_iq = strcmp(st->name, "iq") == 0;
 	bool request = is_iq && (sm_type_is(st, "get") || sm_type_is(st, "set"));
 
+	if (sm_blocking_check(sm, st, bare, jid.node != NULL))
+		goto out;
+
 	if (jid.node == NULL || jid.resource == NULL) {
 		/* The server itself or an account's bare JID. */
 		if (is_iq) {
-			if (request && !sm_iq_handle(sm, st))
+			if (jid.node != NULL && sm_pep_iq(sm, bare, st))
+				; /* relayed to pubsub (sm-pep.c) */
+			else if (request && !sm_iq_handle(sm, st))
 				sm_bounce(sm, st, "cancel", "service-unavailable");
 		} else if (jid.node != NULL && strcmp(st->name, "message") == 0) {
 			sm_deliver_message_bare(sm, bare, st);
@@ -270,5 +279,7 @@ void sm_from_client(struct sm *sm, struct sm_session *session, struct stanza *st
 	 * were addressed to the sender's bare JID. */
 	if (stanza_get_attr(st, "to") == NULL)
 		stanza_set_attr(st, "to", session->bare);
+	else if (sm_blocking_outbound(sm, session, st))
+		return;
 	sm_deliver(sm, st);
 }

@@ -8,8 +8,8 @@
  * get service-unavailable, as if the account did not exist. For
  * Junction's own services (pubsub's access models): one roster item's
  * state, urn:junction:roster:1 (docs/components.md section 7). Roster, vcard, private storage, blocking and
- * the rest each get a file of their own here (sm-roster.c, ...) and one
- * line in sm_iq_handle().
+ * the rest each get a file of their own here (sm-roster.c, sm-blocking.c,
+ * sm-register.c, sm-adhoc.c, ...) and one line in sm_iq_handle().
  */
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +97,7 @@ static void sm_iq_credentials(struct sm *sm, struct stanza *iq, struct stanza *q
 /* May the sender of iq learn about the account `bare` (RFC 6121 8.5.1 and
  * XEP-0030 security considerations): it exists, and the sender is the
  * account itself or a contact the account shares its presence with. */
-static bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const char *bare)
+bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const char *bare)
 {
 	const char *from = stanza_get_attr(iq, "from");
 	struct store_roster_item item = {0};
@@ -122,7 +122,9 @@ static bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const 
 static void sm_iq_disco_info(struct sm *sm, struct stanza *iq, bool account)
 {
 	static const char *const server_features[] = {SM_NS_DISCO_INFO, SM_NS_DISCO_ITEMS,
-						      SM_NS_PING, "msgoffline"};
+						      SM_NS_PING, "msgoffline", SM_NS_BLOCKING,
+						      SM_NS_COMMANDS, SM_NS_VCARD, SM_NS_PRIVATE,
+						      SM_NS_TIME, SM_NS_LAST};
 	static const char *const account_features[] = {SM_NS_DISCO_INFO, SM_NS_DISCO_ITEMS};
 	const char *const *features = account ? account_features : server_features;
 	size_t n = account ? sizeof(account_features) / sizeof(account_features[0])
@@ -137,6 +139,12 @@ static void sm_iq_disco_info(struct sm *sm, struct stanza *iq, bool account)
 		stanza_set_attr(id, "name", "Junction");
 	for (size_t i = 0; i < n; i++)
 		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", features[i]);
+	if (!account && config_get_bool(sm->config, "sm", "registration"))
+		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", SM_NS_REGISTER);
+	if (account)
+		sm_pep_disco_info(sm, q);
+	if (!account && sm_info_version_enabled(sm))
+		stanza_set_attr(stanza_add_child(q, "feature", NULL), "var", SM_NS_VERSION);
 	sm_send(sm, res);
 	stanza_unref(&res);
 }
@@ -232,6 +240,8 @@ static bool sm_iq_public(struct sm *sm, struct stanza *iq, struct stanza *q)
 		struct stanza *res = sm_iq_result(iq);
 		sm_send(sm, res);
 		stanza_unref(&res);
+	} else if (bare != NULL && sm_pep_disco(sm, bare, iq, q)) {
+		/* PEP nodes: relayed to pubsub (sm-pep.c) */
 	} else if (stanza_get_attr(q, "node") != NULL) {
 		sm_bounce(sm, iq, "cancel", "item-not-found");
 	} else if (strcmp(q->ns, SM_NS_DISCO_INFO) == 0) {
@@ -240,6 +250,37 @@ static bool sm_iq_public(struct sm *sm, struct stanza *iq, struct stanza *q)
 		sm_iq_disco_items(sm, iq, bare);
 	}
 	free(bare);
+	return true;
+}
+
+/* XEP-0050 commands and their list, to the server (sm-adhoc.c). */
+static bool sm_iq_adhoc(struct sm *sm, struct stanza *iq, struct stanza *q, bool get)
+{
+	const char *node = stanza_get_attr(q, "node");
+
+	if (!get && strcmp(q->ns, SM_NS_COMMANDS) == 0 && strcmp(q->name, "command") == 0)
+		sm_adhoc_command(sm, iq, q);
+	else if (get && strcmp(q->ns, SM_NS_DISCO_ITEMS) == 0 && node != NULL &&
+		 strcmp(node, SM_NS_COMMANDS) == 0)
+		sm_adhoc_items(sm, iq);
+	else
+		return false;
+	return true;
+}
+
+/* XEP-0054, XEP-0049 (get and set) and XEP-0092, -0202, -0012 (get). */
+static bool sm_iq_account_services(struct sm *sm, struct stanza *iq, struct stanza *q, bool get)
+{
+	if (strcmp(q->ns, SM_NS_VCARD) == 0 && strcmp(q->name, "vCard") == 0)
+		sm_vcard_iq(sm, iq, q);
+	else if (strcmp(q->ns, SM_NS_PRIVATE) == 0 && strcmp(q->name, "query") == 0)
+		sm_private_iq(sm, iq, q);
+	else if (get && ((strcmp(q->ns, SM_NS_VERSION) == 0 && strcmp(q->name, "query") == 0) ||
+			 (strcmp(q->ns, SM_NS_TIME) == 0 && strcmp(q->name, "time") == 0) ||
+			 (strcmp(q->ns, SM_NS_LAST) == 0 && strcmp(q->name, "query") == 0)))
+		sm_info_iq(sm, iq, q);
+	else
+		return false;
 	return true;
 }
 
@@ -258,6 +299,8 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 			sm_iq_credentials(sm, iq, q);
 		else if (!get && strcmp(q->name, "session") == 0)
 			sm_session_handle(sm, iq, q);
+		else if (!get && strcmp(q->name, "register") == 0)
+			sm_register_preauth(sm, iq, q);
 		else
 			return false;
 		return true;
@@ -266,10 +309,23 @@ bool sm_iq_handle(struct sm *sm, struct stanza *iq)
 		sm_iq_relation(sm, iq, q);
 		return true;
 	}
+	const char *to = stanza_get_attr(iq, "to");
+	if (to != NULL && strchr(to, '@') == NULL && sm_iq_adhoc(sm, iq, q, get))
+		return true;
+	if (strcmp(q->ns, SM_NS_REGISTER) == 0 && strcmp(q->name, "query") == 0) {
+		sm_register_iq(sm, iq, q);
+		return true;
+	}
+	if (strcmp(q->ns, SM_NS_BLOCKING) == 0) {
+		sm_blocking_iq(sm, iq, q);
+		return true;
+	}
 	if (strcmp(q->ns, SM_NS_ROSTER) == 0 && strcmp(q->name, "query") == 0) {
 		sm_roster_iq(sm, iq, q);
 		return true;
 	}
+	if (sm_iq_account_services(sm, iq, q, get))
+		return true;
 	if (get && ((strcmp(q->ns, SM_NS_PING) == 0 && strcmp(q->name, "ping") == 0) ||
 		    ((strcmp(q->ns, SM_NS_DISCO_INFO) == 0 || strcmp(q->ns, SM_NS_DISCO_ITEMS) == 0) &&
 		     strcmp(q->name, "query") == 0)))

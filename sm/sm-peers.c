@@ -19,8 +19,12 @@ void sm_peers_event(struct sm *sm, struct stanza *presence)
 	const char *name;
 	bool instance;
 
-	if (peers_event(&sm->peers, presence, &name, &instance) == PEERS_GONE && instance)
+	enum peers_change change = peers_event(&sm->peers, presence, &name, &instance);
+
+	if (change == PEERS_GONE && instance)
 		sm_session_end_host(sm, name);
+	else if (change == PEERS_BOUND)
+		sm_pep_peer_bound(sm, name);
 }
 
 void sm_peers_free(struct sm *sm)

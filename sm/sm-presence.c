@@ -202,6 +202,10 @@ void sm_presence_outbound(struct sm *sm, struct sm_session *session, struct stan
 		return;
 	}
 	char *contact = jid_bare_string(&jid);
+	if (sm_blocking_blocks(sm, session->bare, to)) {
+		sm_blocking_refuse(sm, session, st); /* XEP-0191 3.6 */
+		goto out;
+	}
 	if (sm_is_type(st, "subscribe")) {
 		sm_presence_update(sm, session->bare, contact, true, sm_change_ask);
 	} else if (sm_is_type(st, "subscribed")) {
@@ -300,8 +304,11 @@ static void sm_presence_to_subscribers(struct sm *sm, struct sm_session *session
 	struct store_roster roster = {0};
 
 	if (store_roster_get(sm->store, session->bare, &roster) == STORE_OK) {
+		bool blocks = sm_blocking_any(sm, session->bare); /* one query, not one per item */
 		for (size_t i = 0; i < roster.n_items; i++) {
 			const struct store_roster_item *it = &roster.items[i];
+			if (blocks && sm_blocking_blocks(sm, session->bare, it->jid))
+				continue; /* XEP-0191: nothing to or from the blocked */
 			if (it->subscription & STORE_SUB_FROM) {
 				struct stanza *p = stanza_copy(st);
 				stanza_set_attr(p, "from", session->full);
@@ -336,7 +343,9 @@ void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct sta
 			return;
 		session->available = false;
 		stanza_unref(&session->presence);
+		sm_info_logout(sm, session, st);
 	} else {
+		sm_vcard_presence(sm, session->bare, st);
 		struct stanza *p = stanza_find_child(st, "priority", NULL);
 		char *text = p != NULL ? stanza_text(p) : NULL;
 		session->priority = text != NULL ? atoi(text) : 0;
@@ -348,6 +357,7 @@ void sm_presence_broadcast(struct sm *sm, struct sm_session *session, struct sta
 		stanza_set_attr(session->presence, "to", NULL);
 	}
 	sm_presence_to_subscribers(sm, session, st, initial, true);
+	sm_pep_presence(sm, session->bare, session->full, st);
 	if (unavailable)
 		sm_directed_unavailable(sm, session, st);
 	if (initial && session->priority >= 0)
@@ -361,8 +371,10 @@ void sm_presence_session_gone(struct sm *sm, struct sm_session *session)
 	struct stanza *p = stanza_new("presence", STREAM_NS_COMPONENT);
 	stanza_set_attr(p, "type", "unavailable");
 	session->available = false;
+	sm_info_logout(sm, session, NULL);
 	/* Its own connection is gone: only contacts and other sessions. */
 	sm_presence_to_subscribers(sm, session, p, false, false);
+	sm_pep_presence(sm, session->bare, session->full, p);
 	sm_directed_unavailable(sm, session, p);
 	stanza_unref(&p);
 }

@@ -27,6 +27,15 @@ struct sm_session *sm_session_find(struct sm *sm, const char *full)
 	return NULL;
 }
 
+struct sm_session *sm_session_find_bare(struct sm *sm, const char *bare)
+{
+	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
+		if (strcmp(s->bare, bare) == 0)
+			return s;
+	}
+	return NULL;
+}
+
 struct sm_session *sm_session_find_sid(struct sm *sm, const char *c2s, const char *sid)
 {
 	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
@@ -141,7 +150,7 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 		struct sm_session *old = sm_session_find(sm, full);
 		if (old != NULL && strcmp(old->sid, sid) == 0 && strcmp(old->c2s, from) == 0) {
 			/* A re-announcement of a session already known. */
-			sm_session_result(sm, iq);
+			sm_blocking_session_result(sm, iq, bare);
 			goto out;
 		}
 		if (old != NULL) {
@@ -157,7 +166,7 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 		sm->sessions = s;
 		full = bare = NULL;
 		JLOG_INFO(0, "session %s (%s on %s) started", s->full, s->sid, s->c2s);
-		sm_session_result(sm, iq);
+		sm_blocking_session_result(sm, iq, s->bare);
 	} else if (strcmp(action, "end") == 0) {
 		struct sm_session *s = sm_session_find(sm, full);
 		if (s != NULL && strcmp(s->sid, sid) == 0 && strcmp(s->c2s, from) == 0)
@@ -169,6 +178,12 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 out:
 	free(full);
 	free(bare);
+}
+
+void sm_session_kick(struct sm *sm, struct sm_session *session, const char *reason)
+{
+	sm_session_tell_end(sm, session, reason);
+	sm_session_remove(sm, session);
 }
 
 void sm_session_end_host(struct sm *sm, const char *c2s)

@@ -14,7 +14,13 @@
  * stanzas addressed to users, offline storage), sm-roster.c (roster
  * management), sm-presence.c (subscriptions, broadcast, probes), sm-iq.c
  * (the server's own iq: credentials for c2s, ping, disco), sm-peers.c
- * (which names are Junction's own, from the router's watch events).
+ * (which names are Junction's own, from the router's watch events),
+ * sm-blocking.c (XEP-0191 and its delivery effects), sm-register.c
+ * (XEP-0077, account removal), sm-adhoc.c (XEP-0133 admin commands),
+ * sm-pep.c (PEP: relaying to junction-pubsub, presence and caps notices),
+ * sm-vcard.c (XEP-0054 vCards, XEP-0153 avatar hash in presence),
+ * sm-private.c (XEP-0049 private XML), sm-info.c (XEP-0092 version,
+ * XEP-0202 time, XEP-0012 last activity).
  */
 #ifndef JUNCTION_SM_H
 #define JUNCTION_SM_H
@@ -25,18 +31,33 @@
 #include <uv.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "peers.h"
 #include "store.h"
 
 #define SM_NS_SESSION "urn:junction:session:1"
 #define SM_NS_EXT "urn:junction:component:1"
 #define SM_NS_ROSTER "jabber:iq:roster"
+#define SM_NS_BLOCKING "urn:xmpp:blocking"
+#define SM_NS_REGISTER "jabber:iq:register"
+#define SM_NS_COMMANDS "http://jabber.org/protocol/commands"
+/* Items one account may block (XEP-0191); more is resource-constraint. */
+#define SM_BLOCKLIST_MAX 1000
+#define SM_NS_PEP "urn:junction:pep:1"
+#define SM_NS_VCARD "vcard-temp"
+#define SM_NS_PRIVATE "jabber:iq:private"
+#define SM_NS_VERSION "jabber:iq:version"
+#define SM_NS_TIME "urn:xmpp:time"
+#define SM_NS_LAST "jabber:iq:last"
 /* Offline messages kept per account before new ones bounce
  * (resource-constraint). */
 #define SM_OFFLINE_MAX 500
 
 struct component;
 struct stanza;
+struct sm_register_ip;
+struct sm_adhoc_session;
+struct sm_blocking_set;
 
 /* A JID a session sent directed available presence to (RFC 6121 4.6),
  * that will hear its unavailable presence too. */
@@ -55,6 +76,7 @@ struct sm_session {
 	char *sid;    /* its id for the session */
 	bool available;  /* sent available presence */
 	bool interested; /* asked for the roster: gets roster pushes */
+	bool blocklist;  /* asked for the blocklist: gets its pushes (XEP-0191) */
 	int priority;
 	struct stanza *presence; /* last available presence, without to/from */
 	struct sm_directed *directed;
@@ -79,14 +101,36 @@ struct sm {
 	struct peers peers;          /* names bound by trusted streams */
 	struct sm_offline_ack *acks;
 	uv_timer_t ack_timer;
+	struct sm_register_ip *register_ips; /* recent in-band registrations (sm-register.c) */
+	struct sm_adhoc_session *adhoc; /* ad-hoc command sessions in progress (sm-adhoc.c) */
+	struct sm_blocking_set *blocking; /* accounts that may block anyone (sm-blocking.c) */
 	uv_signal_t sig_term, sig_int, sig_hup;
+	/* Prometheus metrics (sm-metrics.c); NULL when off. */
+	struct metrics *metrics;
+	struct {
+		uint64_t bounces;        /* stanzas answered with an error */
+		uint64_t offline_stored; /* messages stored for later */
+	} count;
+	struct metrics_histogram store_seconds;
+	struct sm_pep *pep; /* sm-pep.c */
+	uint64_t started; /* uv_hrtime() at start, for XEP-0012 uptime */
 };
+
+/* sm-metrics.c */
+void sm_metrics_start(struct sm *sm);
+void sm_metrics_stop(struct sm *sm);
 
 /* sm-session.c */
 struct sm_session *sm_session_find(struct sm *sm, const char *full);
+/* Any session of the account bare, or NULL. */
+struct sm_session *sm_session_find_bare(struct sm *sm, const char *bare);
 struct sm_session *sm_session_find_sid(struct sm *sm, const char *c2s, const char *sid);
 /* Start or end a session on a c2s's request (iq set with <session/>). */
 void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session);
+/* End a session from sm's side: its c2s closes the client's stream
+ * (reason "conflict" or "removed" picks the stream error), contacts hear
+ * unavailable, and session is freed. */
+void sm_session_kick(struct sm *sm, struct sm_session *session, const char *reason);
 /* A c2s instance went away: end every session it hosted. */
 void sm_session_end_host(struct sm *sm, const char *c2s);
 /* Write st to the client of a session, wrapped in <deliver/>. */
@@ -135,6 +179,102 @@ struct stanza *sm_iq_result(const struct stanza *iq);
 /* An iq to the server or to a user's bare JID that sm answers itself.
  * Returns false when it is not one sm handles. */
 bool sm_iq_handle(struct sm *sm, struct stanza *iq);
+/* The sender of iq may learn about the account bare: it exists, and the
+ * sender is the account or a contact with a subscription to it. */
+bool sm_iq_account_visible(struct sm *sm, const struct stanza *iq, const char *bare);
+
+/* sm-vcard.c */
+/* XEP-0054: an iq get or set with <vCard xmlns='vcard-temp'/>. */
+void sm_vcard_iq(struct sm *sm, struct stanza *iq, struct stanza *vcard);
+/* XEP-0153: put the account's avatar hash into its available presence. */
+void sm_vcard_presence(struct sm *sm, const char *bare, struct stanza *presence);
+
+/* sm-private.c */
+/* XEP-0049: an iq get or set with <query xmlns='jabber:iq:private'/>. */
+void sm_private_iq(struct sm *sm, struct stanza *iq, struct stanza *query);
+
+/* sm-info.c */
+/* The requester's bare JID (NULL when iq has no usable 'from') and the
+ * addressed account's (NULL when iq is to the domain). False when 'to' is
+ * not a JID. Both newly allocated. */
+bool sm_info_parties(const struct stanza *iq, char **requester_r, char **bare_r);
+/* An empty iq result to iq. */
+void sm_info_ack(struct sm *sm, const struct stanza *iq);
+/* The store failed on what ("vCard", ...) of bare: log it, answer
+ * internal-server-error. */
+void sm_info_store_failed(struct sm *sm, const struct stanza *iq, const char *what,
+			  const char *bare);
+/* XEP-0092, XEP-0202 and XEP-0012 requests. */
+void sm_info_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+bool sm_info_version_enabled(struct sm *sm);
+/* The session goes unavailable (presence, NULL when it just left): when it
+ * was the account's last available one, store the time for XEP-0012. */
+void sm_info_logout(struct sm *sm, const struct sm_session *session, const struct stanza *presence);
+
+/* sm-blocking.c: XEP-0191. */
+void sm_blocking_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+void sm_blocking_free(struct sm *sm);
+/* Has user blocked anyone? */
+bool sm_blocking_any(struct sm *sm, const char *user);
+/* Does user's blocklist match jid (any JID string)? */
+bool sm_blocking_blocks(struct sm *sm, const char *user, const char *jid);
+/* Called by sm_deliver() for each stanza to to_bare (an account's bare JID
+ * when to_account, else the server's domain): true when blocking took it
+ * (dropped or answered with an error). */
+bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bool to_account);
+/* The result to a session start, saying whether the account blocks anyone
+ * (c2s then sends its messages and iqs to other domains through sm). */
+void sm_blocking_session_result(struct sm *sm, const struct stanza *iq, const char *bare);
+/* A session's message or iq with a 'to' outside the users' domains (c2s
+ * sends those through sm while the account blocks anyone): refused when
+ * blocked, else sent on. False when 'to' is at a users' domain. */
+bool sm_blocking_outbound(struct sm *sm, struct sm_session *session, struct stanza *st);
+/* Answer a user's stanza to a blocked JID with not-acceptable + <blocked/>,
+ * straight to the session (found from st's 'from' when NULL). */
+void sm_blocking_refuse(struct sm *sm, struct sm_session *session, const struct stanza *st);
+
+/* sm-register.c: XEP-0077 and account removal. */
+/* A logged-in user's jabber:iq:register request. */
+void sm_register_iq(struct sm *sm, struct stanza *iq, struct stanza *q);
+/* c2s's <register/> envelope: a request from a client before login. */
+void sm_register_preauth(struct sm *sm, struct stanza *iq, struct stanza *env);
+void sm_register_free(struct sm *sm);
+/* SCRAM-SHA-1 and -256 credentials for a password; -1 when it is empty or
+ * SASLprep refuses it. */
+int sm_account_credentials(const char *password, struct scram_credentials *sha1_r,
+			   struct scram_credentials *sha256_r);
+/* End the account's sessions, tell its contacts, delete it and all its
+ * data. STORE_OK, STORE_ERR_NOT_FOUND or STORE_ERR_IO. */
+int sm_account_remove(struct sm *sm, const char *bare);
+
+/* sm-adhoc.c: XEP-0133 over XEP-0050, on the server's domain. */
+void sm_adhoc_command(struct sm *sm, struct stanza *iq, struct stanza *cmd);
+/* disco#items of node SM_NS_COMMANDS: the commands, to admins only. */
+void sm_adhoc_items(struct sm *sm, struct stanza *iq);
+bool sm_adhoc_is_admin(struct sm *sm, const char *from);
+void sm_adhoc_free(struct sm *sm);
+/* sm-pep.c (docs/components.md section 8) */
+void sm_pep_init(struct sm *sm);
+void sm_pep_free(struct sm *sm);
+/* An iq to the account bare (a bare JID): true when relayed to pubsub
+ * (pubsub requests, answers to pubsub's caps questions). */
+bool sm_pep_iq(struct sm *sm, const char *bare, struct stanza *iq);
+/* disco#items of the account, or disco#info of one of its nodes, asked
+ * by someone who may see the account: true when relayed to pubsub. */
+bool sm_pep_disco(struct sm *sm, const char *bare, struct stanza *iq, struct stanza *q);
+/* Add PEP's identity and features to the account's disco#info query. */
+void sm_pep_disco_info(const struct sm *sm, struct stanza *query);
+/* A message from pubsub in the PEP envelope (or our own bounced back). */
+void sm_pep_from_pubsub(struct sm *sm, struct stanza *msg);
+/* Available or unavailable presence from `from` (a full JID) reaching
+ * the account service: tells pubsub when it matters. */
+void sm_pep_presence(struct sm *sm, const char *service, const char *from,
+		     const struct stanza *presence);
+/* A trusted stream bound name: when it is pubsub, replay the notices. */
+void sm_pep_peer_bound(struct sm *sm, const char *name);
+/* Hook for account removal (issue 8): pubsub deletes the account's PEP
+ * nodes and forgets its contacts. */
+void sm_pep_account_deleted(struct sm *sm, const char *bare);
 
 /* sm-peers.c */
 void sm_peers_event(struct sm *sm, struct stanza *presence);

@@ -126,14 +126,15 @@ def start(router, **pubsub_opts):
     return Deployment(router(), pubsub_opts)
 
 
-async def login(d, user, resource='home'):
+async def login(d, user, resource='home', plugins=(), before_presence=None):
     """A logged-in, available client whose incoming messages (as XML) wait
-    in c.messages."""
+    in c.messages. plugins: more slixmpp plugins; before_presence: an
+    async function of the client, awaited before initial presence."""
     from slixmpp import ClientXMPP
     c = ClientXMPP('%s@localhost/%s' % (user, resource), 'pw-' + user, sasl_mech='SCRAM-SHA-256')
     c.ssl_context = c2s_login._no_verify()
     c2s_login._no_channel_binding(c)
-    for p in ('xep_0004', 'xep_0030', 'xep_0059', 'xep_0060'):
+    for p in ('xep_0004', 'xep_0030', 'xep_0059', 'xep_0060') + tuple(plugins):
         c.register_plugin(p)
     c.messages = asyncio.Queue()
     # slixmpp's own 'message' event is only for messages with a body.
@@ -143,6 +144,8 @@ async def login(d, user, resource='home'):
                                 lambda m: c.messages.put_nowait(m.xml)))
     c.connect(('127.0.0.1', d.c2s.port))
     await asyncio.wait_for(c.wait_until('session_start'), 30)
+    if before_presence is not None:
+        await before_presence(c)
     c.send_presence()
     await c.get_roster()
     d.clients.append(c)
