@@ -48,7 +48,7 @@ void c2s_auth_features(struct c2s_client *client, struct buf *out)
 	const char *cbs[2];
 
 	c2s_auth_config(client, &cfg);
-	c2s_sasl_tls_from(client->tls, &client->sasl_tls);
+	c2s_sasl_tls_from(client->tls != NULL ? client->tls : client->outer_tls, &client->sasl_tls);
 	size_t n = c2s_sasl_mechanisms(&cfg, &client->sasl_tls, names);
 	buf_printf(out, "<mechanisms xmlns='%s'>", C2S_NS_SASL);
 	for (size_t i = 0; i < n; i++)
@@ -120,11 +120,11 @@ static void c2s_auth_finish(struct c2s_client *client, bool from_parser)
 		client->user = client->sasl_user;
 		client->sasl_user = NULL;
 		JLOG_INFO(client->id, "%s@%s authenticated from %s", client->user, client->domain,
-			  client->conn->peer);
+			  client->peer);
 		if (from_parser) {
 			client->restart = true;
 		} else {
-			xml_parser_reset(client->parser);
+			client->transport->restart(client);
 			client->state = C2S_CLIENT_HEADER;
 			client->header_sent = false;
 		}
@@ -174,7 +174,7 @@ static void c2s_auth_outcome(struct c2s_client *client, int r, const struct buf 
 		JLOG_INFO(client->id, "SASL %s for %s@%s from %s failed: %s (%s)",
 			  client->sasl ? c2s_sasl_mechanism(client->sasl) : "?",
 			  client->sasl_user ? client->sasl_user : "?", client->domain,
-			  client->conn->peer, condition,
+			  client->peer, condition,
 			  client->sasl ? c2s_sasl_reason(client->sasl) : "");
 		buf_printf(&client->held, "<failure xmlns='%s'><%s/></failure>", C2S_NS_SASL,
 			   condition);
@@ -365,7 +365,7 @@ static void c2s_auth_starttls(struct c2s_client *client)
 {
 	struct buf b = {0};
 
-	if (client->tls != NULL) {
+	if (client->tls != NULL || client->outer_secure) {
 		c2s_client_close(client, "policy-violation", "TLS is already on");
 		return;
 	}
@@ -395,7 +395,7 @@ void c2s_auth_handle(struct c2s_client *client, const struct stanza *st)
 		struct c2s_sasl_config cfg;
 		const char *mech = stanza_get_attr(st, "mechanism");
 		c2s_sasl_free(&client->sasl);
-		if (c2s->require_tls && client->tls == NULL) {
+		if (c2s->require_tls && client->tls == NULL && !client->outer_secure) {
 			c2s_auth_failure_now(client, "encryption-required");
 			return;
 		}

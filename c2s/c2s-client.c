@@ -65,7 +65,7 @@ void c2s_client_send(struct c2s_client *client, const void *data, size_t len)
 {
 	if (client->state == C2S_CLIENT_CLOSING)
 		return;
-	c2s_tls_output(client, data, len);
+	client->transport->send(client, data, len);
 	c2s_flow_output(client);
 }
 
@@ -77,7 +77,7 @@ size_t c2s_client_send_stanza(struct c2s_client *client, const struct stanza *st
 	static struct buf b;
 
 	buf_reset(&b);
-	stanza_serialize(st, STREAM_NS_CLIENT, &b);
+	stanza_serialize(st, client->transport->stanza_ns, &b);
 	c2s_client_send(client, b.data, b.len);
 	return b.len;
 }
@@ -100,38 +100,90 @@ void c2s_client_error(struct c2s_client *client, const struct stanza *st, const 
 
 static void c2s_client_send_header(struct c2s_client *client)
 {
-	struct buf b = {0};
-
 	digest_random_hex(client->stream_id, (sizeof(client->stream_id) - 1) / 2);
-	stream_header(&b, STREAM_NS_CLIENT, client->domain, NULL, client->stream_id);
-	c2s_client_send(client, b.data, b.len);
-	buf_free(&b);
+	client->transport->send_header(client);
 	client->header_sent = true;
 }
 
 void c2s_client_close(struct c2s_client *client, const char *condition, const char *text)
 {
-	struct buf b = {0};
-
 	if (client->state == C2S_CLIENT_CLOSING)
 		return;
 	if (!client->header_sent)
 		c2s_client_send_header(client);
-	if (condition != NULL) {
+	if (condition != NULL)
 		JLOG_INFO(client->id, "closing %s with stream error %s%s%s",
-			  client->full_jid ? client->full_jid : client->conn->peer, condition,
+			  client->full_jid ? client->full_jid : client->peer, condition,
 			  text ? ": " : "", text ? text : "");
-		stream_error(&b, condition, text);
-	} else {
-		stream_close(&b);
-	}
-	c2s_client_send(client, b.data, b.len);
-	buf_free(&b);
-	c2s_tls_shutdown(client);
+	client->transport->close(client, condition, text);
+	c2s_flow_output(client);
 	client->state = C2S_CLIENT_CLOSING;
 	c2s_sm_session_end(client);
+}
+
+size_t c2s_client_queued(const struct c2s_client *client)
+{
+	if (client->transport->queued != NULL)
+		return client->transport->queued(client);
+	return conn_queued(client->conn);
+}
+
+void c2s_client_abort(struct c2s_client *client)
+{
+	c2s_client_gone(client);
+	if (client->transport->abort != NULL)
+		client->transport->abort(client);
+	else
+		conn_close(client->conn, false, 0);
+}
+
+void c2s_client_gone(struct c2s_client *client)
+{
+	if (client->state != C2S_CLIENT_CLOSING) {
+		client->state = C2S_CLIENT_CLOSING;
+		c2s_sm_session_end(client);
+	}
+}
+
+/* ---- the TCP transport: RFC 6120 streams, STARTTLS or direct TLS ---------------- */
+
+static void c2s_tcp_send_header(struct c2s_client *client)
+{
+	struct buf b = {0};
+
+	stream_header(&b, STREAM_NS_CLIENT, client->domain, NULL, client->stream_id);
+	c2s_tls_output(client, b.data, b.len);
+	buf_free(&b);
+}
+
+static void c2s_tcp_close(struct c2s_client *client, const char *condition, const char *text)
+{
+	struct buf b = {0};
+
+	if (condition != NULL)
+		stream_error(&b, condition, text);
+	else
+		stream_close(&b);
+	c2s_tls_output(client, b.data, b.len);
+	buf_free(&b);
+	c2s_tls_shutdown(client);
 	conn_close(client->conn, true, C2S_LINGER_MS);
 }
+
+static void c2s_tcp_restart(struct c2s_client *client)
+{
+	xml_parser_reset(client->parser);
+}
+
+const struct c2s_transport c2s_transport_tcp = {
+	.name = "tcp",
+	.stanza_ns = STREAM_NS_CLIENT,
+	.features_tag = "<stream:features>",
+	.send_header = c2s_tcp_send_header,
+	.send = c2s_tls_output,
+	.close = c2s_tcp_close,
+	.restart = c2s_tcp_restart,
+};
 
 /* ---- stream header and features -------------------------------------------- */
 
@@ -140,12 +192,12 @@ static void c2s_client_features(struct c2s_client *client)
 	struct c2s *c2s = client->c2s;
 	struct buf b = {0};
 
-	buf_append_str(&b, "<stream:features>");
+	buf_append_str(&b, client->transport->features_tag);
 	if (client->authenticated) {
 		buf_printf(&b, "<bind xmlns='%s'/><session xmlns='%s'><optional/></session>"
 			   "<ver xmlns='urn:xmpp:features:rosterver'/>",
 			   C2S_NS_BIND, C2S_NS_LEGACY_SESSION);
-	} else if (client->tls == NULL) {
+	} else if (client->tls == NULL && !client->outer_secure) {
 		buf_printf(&b, "<starttls xmlns='%s'>%s</starttls>", C2S_NS_TLS,
 			   c2s->require_tls ? "<required/>" : "");
 		if (!c2s->require_tls)
@@ -161,7 +213,7 @@ static void c2s_client_features(struct c2s_client *client)
 
 /* RFC 6120 4.7: check the client's header and answer it with ours and the
  * features of this stage. */
-static int c2s_client_on_open(void *ctx, const struct xml_parser_stream_open *open)
+int c2s_client_on_open(void *ctx, const struct xml_parser_stream_open *open)
 {
 	struct c2s_client *client = ctx;
 	struct jid to;
@@ -212,7 +264,7 @@ static bool c2s_is_stanza(const struct stanza *st)
 		strcmp(st->name, "iq") == 0);
 }
 
-static int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
+int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 {
 	struct c2s_client *client = ctx;
 	struct stanza *st = ev->tree;
@@ -240,10 +292,35 @@ static int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 	return client->state != C2S_CLIENT_OPEN || client->restart;
 }
 
-static int c2s_client_on_close(void *ctx)
+int c2s_client_on_close(void *ctx)
 {
 	c2s_client_close(ctx, NULL, NULL);
 	return 1;
+}
+
+int c2s_client_open_framed(struct c2s_client *client, const char *to, const char *version)
+{
+	struct xml_parser_stream_open open = {
+		.name = "stream",
+		.ns = XML_NS_STREAM,
+		.default_ns = STREAM_NS_CLIENT,
+		.to = to,
+		.version = version,
+	};
+	return c2s_client_on_open(client, &open);
+}
+
+int c2s_client_element_framed(struct c2s_client *client, const struct xml_parser_stanza *ev)
+{
+	int r = c2s_client_on_stanza(client, ev);
+	if (client->restart) {
+		/* After SASL success: the next thing must be a new header. */
+		client->restart = false;
+		client->state = C2S_CLIENT_HEADER;
+		client->header_sent = false;
+		return 0;
+	}
+	return r;
 }
 
 static const struct xml_parser_callbacks c2s_parser_callbacks = {
@@ -284,10 +361,7 @@ static void c2s_client_eof(struct conn *conn, int status)
 
 	JLOG_INFO(client->id, "%s disconnected: %s",
 		  client->full_jid ? client->full_jid : conn->peer, uv_strerror(status));
-	if (client->state != C2S_CLIENT_CLOSING) {
-		client->state = C2S_CLIENT_CLOSING;
-		c2s_sm_session_end(client);
-	}
+	c2s_client_gone(client);
 	conn_close(conn, false, 0);
 }
 
@@ -296,11 +370,13 @@ static void c2s_client_drained(struct conn *conn)
 	c2s_flow_drained(conn->owner);
 }
 
-static void c2s_maybe_finish(struct c2s *c2s);
-
 static void c2s_client_closed(struct conn *conn)
 {
-	struct c2s_client *client = conn->owner;
+	c2s_client_free(conn->owner);
+}
+
+void c2s_client_free(struct c2s_client *client)
+{
 	struct c2s *c2s = client->c2s;
 	struct c2s_client **pp = &c2s->by_id[client->id % C2S_ID_BUCKETS];
 
@@ -326,28 +402,39 @@ static void c2s_client_closed(struct conn *conn)
 	c2s_maybe_finish(c2s);
 }
 
-static void c2s_accept(struct conn *conn, struct c2s *c2s, bool direct_tls)
+struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn, unsigned long id,
+				  const struct c2s_transport *transport,
+				  const struct xml_parser_callbacks *parser_cbs)
 {
 	struct c2s_client *client = xcalloc(1, sizeof(*client));
 
 	client->c2s = c2s;
 	client->conn = conn;
-	client->id = conn->id;
-	client->direct_tls = direct_tls;
+	client->id = id;
+	client->transport = transport;
 	client->state = C2S_CLIENT_HEADER;
 	client->opened_ms = uv_now(c2s->loop);
 	snprintf(client->ip, sizeof(client->ip), "%s", conn->peer);
+	snprintf(client->peer, sizeof(client->peer), "%s", conn->peer);
 	char *colon = strrchr(client->ip, ':');
 	if (colon != NULL && strcmp(client->ip, "unix") != 0)
 		*colon = '\0';
-	client->parser =
-		xml_parser_new(&c2s->limits, XML_PARSER_MODE_TREE, &c2s_parser_callbacks, client);
+	client->parser = xml_parser_new(&c2s->limits, XML_PARSER_MODE_TREE, parser_cbs, client);
 	client->next = c2s->clients;
 	if (c2s->clients != NULL)
 		c2s->clients->prev = client;
 	c2s->clients = client;
 	client->hash_next = c2s->by_id[client->id % C2S_ID_BUCKETS];
 	c2s->by_id[client->id % C2S_ID_BUCKETS] = client;
+	return client;
+}
+
+static void c2s_accept(struct conn *conn, struct c2s *c2s, bool direct_tls)
+{
+	struct c2s_client *client =
+		c2s_client_new(c2s, conn, conn->id, &c2s_transport_tcp, &c2s_parser_callbacks);
+
+	client->direct_tls = direct_tls;
 	conn_start(conn, &c2s_client_callbacks, client);
 	conn_set_low_water(conn, C2S_CLIENT_RESUME_BYTES);
 	if (c2s->link_paused)
@@ -397,6 +484,7 @@ static void c2s_tick(uv_timer_t *timer)
 	c2s_throttle_expire(c2s->throttle, now);
 	c2s_flow_tick(c2s);
 	c2s_hold_tick(c2s);
+	c2s_http_tick(c2s, now);
 }
 
 int c2s_start(struct c2s *c2s, char *err, size_t errlen)
@@ -445,6 +533,8 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 	if (conn_listen(c2s->loop, config_get(cfg, "c2s", "listen_tls"), false, c2s_on_accept_tls,
 			c2s, &c2s->listener_tls, err, errlen) < 0)
 		return -1;
+	if (c2s_http_start(c2s, err, errlen) < 0)
+		return -1;
 	if (c2s_sm_start(c2s) < 0) {
 		snprintf(err, errlen, "cannot start the link to the router");
 		return -1;
@@ -460,9 +550,9 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 	return 0;
 }
 
-static void c2s_maybe_finish(struct c2s *c2s)
+void c2s_maybe_finish(struct c2s *c2s)
 {
-	if (!c2s->stopping || c2s->clients != NULL)
+	if (!c2s->stopping || c2s->clients != NULL || c2s->https != NULL || c2s->boshs != NULL)
 		return;
 	if (!uv_is_closing((uv_handle_t *)&c2s->timer))
 		uv_close((uv_handle_t *)&c2s->timer, NULL);
@@ -476,6 +566,7 @@ void c2s_stop(struct c2s *c2s)
 	c2s->stopping = true;
 	conn_listener_close(&c2s->listener);
 	conn_listener_close(&c2s->listener_tls);
+	c2s_http_stop(c2s);
 	for (struct c2s_client *c = c2s->clients, *next; c != NULL; c = next) {
 		next = c->next;
 		if (c->state == C2S_CLIENT_OPEN)

@@ -44,7 +44,7 @@ void c2s_flow_pause(struct c2s_client *client, unsigned reason)
 {
 	if (client->state == C2S_CLIENT_CLOSING || (client->paused & reason) != 0)
 		return;
-	if (client->paused == 0)
+	if (client->paused == 0 && client->conn != NULL)
 		conn_read_stop(client->conn);
 	client->paused |= reason;
 }
@@ -56,19 +56,19 @@ void c2s_flow_resume(struct c2s_client *client, unsigned reason)
 	client->paused &= ~reason;
 	if (reason == C2S_PAUSE_PEER)
 		client->waiting_on = 0;
-	if (client->paused == 0 && client->state != C2S_CLIENT_CLOSING)
+	if (client->paused == 0 && client->state != C2S_CLIENT_CLOSING && client->conn != NULL)
 		conn_read_resume(client->conn);
 }
 
 static bool c2s_flow_full(const struct c2s_client *client)
 {
-	return conn_queued(client->conn) > C2S_CLIENT_PAUSE_BYTES;
+	return c2s_client_queued(client) > C2S_CLIENT_PAUSE_BYTES;
 }
 
 static bool c2s_flow_drained_enough(const struct c2s_client *client)
 {
 	return client->state == C2S_CLIENT_CLOSING ||
-	       conn_queued(client->conn) <= C2S_CLIENT_RESUME_BYTES;
+	       c2s_client_queued(client) <= C2S_CLIENT_RESUME_BYTES;
 }
 
 /* ---- the JID index ------------------------------------------------------------ */
@@ -126,7 +126,7 @@ static void c2s_flow_wait_for(struct c2s_client *sender, const struct c2s_client
 	if (sender == slow || (sender->paused & C2S_PAUSE_PEER) != 0)
 		return;
 	JLOG_DEBUG(sender->id, "not reading %s until %s reads its queue (%zu bytes)",
-		   sender->full_jid, slow->full_jid, conn_queued(slow->conn));
+		   sender->full_jid, slow->full_jid, c2s_client_queued(slow));
 	sender->waiting_on = slow->id;
 	c2s_flow_pause(sender, C2S_PAUSE_PEER);
 }

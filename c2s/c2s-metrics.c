@@ -13,7 +13,7 @@ static void c2s_metrics_collect(struct buf *out, void *ctx)
 	for (const struct c2s_client *c = c2s->clients; c != NULL; c = c->next) {
 		connections++;
 		sessions += c->established;
-		queued += conn_queued(c->conn);
+		queued += c2s_client_queued(c);
 	}
 	metrics_single(out, "junction_c2s_connections", "gauge", "client connections", connections);
 	metrics_single(out, "junction_c2s_sessions", "gauge",

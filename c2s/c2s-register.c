@@ -24,7 +24,8 @@
 
 static bool c2s_register_on(const struct c2s_client *client)
 {
-	return client->tls != NULL && config_get_bool(client->c2s->config, "sm", "registration");
+	return (client->tls != NULL || client->outer_secure) &&
+	       config_get_bool(client->c2s->config, "sm", "registration");
 }
 
 void c2s_register_features(struct c2s_client *client, struct buf *out)

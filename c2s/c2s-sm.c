@@ -374,14 +374,12 @@ static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
 			   stanza_get_attr(deliver, "sid") ? stanza_get_attr(deliver, "sid") : "?");
 		return;
 	}
-	if (conn_queued(c->conn) > C2S_CLIENT_QUEUE_LIMIT) {
+	if (c2s_client_queued(c) > C2S_CLIENT_QUEUE_LIMIT) {
 		/* It does not read: a stream error would only wait behind the
 		 * queue, so drop the connection (sm hears action='end'). */
 		JLOG_INFO(c->id, "closing %s: policy-violation: output queue over %u bytes",
 			  c->full_jid, (unsigned)C2S_CLIENT_QUEUE_LIMIT);
-		c->state = C2S_CLIENT_CLOSING;
-		c2s_sm_session_end(c);
-		conn_close(c->conn, false, 0);
+		c2s_client_abort(c);
 		return;
 	}
 	/* The envelope is the router link's and is freed when this returns: rewrite the

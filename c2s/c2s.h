@@ -25,7 +25,14 @@
  * (stanzas of an established session), c2s-sm.c (the link to sm),
  * c2s-register.c (in-band registration before login, relayed to sm),
  * c2s-flow.c (when to stop and resume reading a client), c2s-metrics.c
- * (Prometheus metrics).
+ * (Prometheus metrics), c2s-http.c ([c2s] http_listen: HTTPS connections,
+ * c2s-http.h), c2s-ws.c (WebSocket clients, RFC 7395), c2s-bosh.c (BOSH
+ * sessions, XEP-0206), c2s-hostmeta.c (XEP-0156).
+ *
+ * A client's transport (struct c2s_transport) frames its output and closes
+ * it: TCP streams here in c2s-client.c, WebSocket messages in c2s-ws.c,
+ * BOSH response bodies in c2s-bosh.c (which has no conn: client->conn NULL).
+ * Everything else about a client is the same whatever carries it.
  */
 #ifndef JUNCTION_C2S_H
 #define JUNCTION_C2S_H
@@ -85,6 +92,37 @@ struct tls;
 struct tls_ctx;
 struct c2s_throttle;
 struct c2s_held;
+struct c2s_client;
+struct c2s_http;
+struct c2s_bosh;
+
+/* How a client's XML travels (c2s-client.c: TCP; c2s-ws.c: WebSocket). The
+ * client state machine (SASL, bind, stanzas, limits) is the same for all;
+ * a transport only frames output and closes. Input reaches the machine
+ * through c2s_client_on_open/on_stanza/on_close, however it was framed. */
+struct c2s_transport {
+	const char *name;
+	/* Stanzas are serialized with this as the namespace in scope: TCP's
+	 * jabber:client stream leaves xmlns out; NULL writes it (WebSocket
+	 * messages stand alone). */
+	const char *stanza_ns;
+	/* The start tag of the features element. */
+	const char *features_tag;
+	/* Our stream header (or its framing) for client->domain/stream_id. */
+	void (*send_header)(struct c2s_client *client);
+	/* One complete top-level element. */
+	void (*send)(struct c2s_client *client, const void *data, size_t len);
+	/* Write a stream error (condition non-NULL) or the plain close, then
+	 * let the connection go once that is flushed. */
+	void (*close)(struct c2s_client *client, const char *condition, const char *text);
+	/* Expect a new stream header (SASL success outside a parser callback). */
+	void (*restart)(struct c2s_client *client);
+	/* Transports without a conn of their own (BOSH: client->conn NULL):
+	 * bytes waiting for the client, and dropping it at once. */
+	size_t (*queued)(const struct c2s_client *client);
+	void (*abort)(struct c2s_client *client);
+};
+extern const struct c2s_transport c2s_transport_tcp;
 
 /* Why a client is not read (c2s-flow.c); reading resumes when none is left. */
 enum c2s_pause {
@@ -115,7 +153,14 @@ struct c2s_client {
 	struct conn *conn;
 	unsigned long id;
 	struct xml_parser *parser;
-	struct tls *tls;   /* NULL while plaintext */
+	const struct c2s_transport *transport;
+	void *transport_data; /* the transport's own state (NULL for TCP) */
+	struct tls *tls;   /* NULL while plaintext (always NULL over HTTP) */
+	/* Over HTTP: the HTTPS connection's TLS (borrowed, for channel
+	 * binding; NULL on a plain loopback listener) and whether the
+	 * transport counts as encrypted (HTTPS, or a loopback reverse proxy). */
+	struct tls *outer_tls;
+	bool outer_secure;
 	bool direct_tls;   /* accepted on listen_tls */
 	bool restart;      /* reset the parser once xml_parser_feed returns */
 	bool header_sent;  /* our header for the current stream is out */
@@ -128,6 +173,7 @@ struct c2s_client {
 	char stream_id[33];
 	char *domain;      /* the stream's 'to', normalised; fixed after the first header */
 	char ip[96];       /* the peer's address without the port, for throttling */
+	char peer[96];     /* address:port, for logs */
 	uint64_t opened_ms;
 
 	/* SASL (c2s-auth.c) */
@@ -174,6 +220,9 @@ struct c2s {
 	struct config *config;
 	struct tls_ctx *tls_ctx;
 	struct conn_listener *listener, *listener_tls;
+	struct conn_listener *listener_http; /* [c2s] http_listen, or NULL */
+	struct c2s_http *https;              /* open HTTP connections (c2s-http.c) */
+	struct c2s_bosh *boshs;              /* BOSH sessions (c2s-bosh.c) */
 	struct component *component;
 	struct c2s_throttle *throttle;
 	struct c2s_client *clients;
@@ -219,6 +268,33 @@ void c2s_metrics_stop(struct c2s *c2s);
 /* c2s-client.c */
 int c2s_start(struct c2s *c2s, char *err, size_t errlen);
 void c2s_stop(struct c2s *c2s);
+/* A client on conn (whose owner the caller stays; its id and peer name the
+ * client), with its parser calling parser_cbs; linked into c2s's tables.
+ * Freed by c2s_client_free(), from the conn's closed callback for stream
+ * transports. A transport that outlives conn (BOSH) sets client->conn NULL. */
+struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn, unsigned long id,
+				  const struct c2s_transport *transport,
+				  const struct xml_parser_callbacks *parser_cbs);
+void c2s_client_free(struct c2s_client *client);
+/* The peer went away: the session ends without anything more written. */
+void c2s_client_gone(struct c2s_client *client);
+/* Bytes queued for the client and not yet written. */
+size_t c2s_client_queued(const struct c2s_client *client);
+/* Drop the client now, writing nothing more (it does not read). */
+void c2s_client_abort(struct c2s_client *client);
+/* The input side of the state machine, as xml_parser callbacks (ctx is
+ * the client); other framings call them with what they parsed. */
+int c2s_client_on_open(void *ctx, const struct xml_parser_stream_open *open);
+int c2s_client_on_stanza(void *ctx, const struct xml_parser_stanza *ev);
+int c2s_client_on_close(void *ctx);
+/* For transports that frame the stream themselves (WebSocket, BOSH): a
+ * stream header with this 'to' and 'version', as TCP's would give them;
+ * and one element, after which a stream restart (SASL success) only means
+ * the next thing must be a new header. Return as the callbacks do. */
+int c2s_client_open_framed(struct c2s_client *client, const char *to, const char *version);
+int c2s_client_element_framed(struct c2s_client *client, const struct xml_parser_stanza *ev);
+/* c2s_stop() is done once every client and HTTP connection is gone. */
+void c2s_maybe_finish(struct c2s *c2s);
 /* Send a stream error (condition non-NULL) or a plain close, then close. */
 void c2s_client_close(struct c2s_client *client, const char *condition, const char *text);
 /* Queue bytes for the client (through TLS when it is on). */
@@ -298,6 +374,12 @@ void c2s_bind_session_reply(struct c2s_client *client, const struct stanza *repl
 /* c2s-stanza.c */
 /* A stanza from an established session. */
 void c2s_stanza_handle(struct c2s_client *client, struct stanza *st);
+
+/* c2s-http.c: [c2s] http_listen: WebSocket, BOSH, XEP-0156 host-meta. */
+int c2s_http_start(struct c2s *c2s, char *err, size_t errlen);
+void c2s_http_stop(struct c2s *c2s);
+/* Timer: drop HTTP connections idle without a session too long. */
+void c2s_http_tick(struct c2s *c2s, uint64_t now_ms);
 
 /* c2s-register.c: XEP-0077 before authentication, relayed to sm. */
 /* The <register/> stream feature, when registration is on and TLS is up. */

@@ -90,6 +90,16 @@ const struct config_key config_schema[] = {
 	 "how long a stanza is held for sm before its client gets an error"},
 	{"c2s", "log_level", CONFIG_LOGLEVEL, NULL, false, "c2s",
 	 "overrides [junction] log_level for c2s"},
+	{"c2s", "http_listen", CONFIG_HOSTPORT, NULL, false, "c2s",
+	 "HTTP(S) address for web clients: WebSocket at /xmpp-websocket, BOSH at /http-bind, "
+	 "XEP-0156 host-meta; "
+	 "off when unset"},
+	{"c2s", "http_tls", CONFIG_BOOL, "yes", false, "c2s",
+	 "HTTPS with tls_cert on http_listen; no (plain HTTP) only on a loopback address, "
+	 "behind a reverse proxy"},
+	{"c2s", "http_origins", CONFIG_LIST, NULL, false, "c2s",
+	 "origins (scheme://host[:port], or *) whose web pages may open sessions; default the "
+	 "listener's own origin; requests without Origin are always allowed"},
 
 	/* [sm]: the session manager's account services (docs/accounts.md). */
 	{"sm", "registration", CONFIG_BOOL, "no", false, "sm, c2s",

@@ -709,7 +709,34 @@ static int config_handler(void *user, const char *section, const char *name, con
 	return 1;
 }
 
+bool config_hostport_is_loopback(const char *s)
+{
+	char host[256];
+	unsigned port;
+	unsigned char a[16];
+
+	if (config_parse_hostport(s, host, sizeof(host), &port) < 0)
+		return false;
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	return inet_pton(AF_INET6, host, a) == 1 && memcmp(a, &in6addr_loopback, 16) == 0;
+}
+
 /* ---- load, free -------------------------------------------------------- */
+
+/* Rules across keys. Plain HTTP for c2s only behind a local reverse proxy. */
+static void config_check_rules(struct config_parse *p)
+{
+	const struct config *c = p->config;
+	const char *http = config_get(c, "c2s", "http_listen");
+
+	if (http != NULL && !config_get_bool(c, "c2s", "http_tls") &&
+	    !config_hostport_is_loopback(http))
+		config_error(p, "%s:%u: [c2s] http_tls: plain HTTP needs a loopback http_listen, not %s",
+			     c->path, config_line(c, "c2s", "http_tls"), http);
+}
 
 static void config_check_required(struct config_parse *p)
 {
@@ -783,6 +810,8 @@ int config_load(const char *path, struct config **config_r, char *err, size_t er
 		config_error(&p, "%s:%d: syntax error", path, r);
 	if (!p.failed)
 		config_check_required(&p);
+	if (!p.failed)
+		config_check_rules(&p);
 out:
 	if (p.file != NULL)
 		fclose(p.file);

@@ -91,5 +91,7 @@ const char *config_component_secret(const struct config *config, const char *nam
 /* Split "host:port" / "[v6]:port" into host (without brackets) and port,
  * validated as for CONFIG_HOSTPORT; -1 when invalid or host_len is too small. */
 int config_parse_hostport(const char *s, char *host_r, size_t host_len, unsigned *port_r);
+/* True when the host of "host:port" is localhost or a loopback address. */
+bool config_hostport_is_loopback(const char *s);
 
 #endif

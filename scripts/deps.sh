@@ -1,10 +1,11 @@
 # deps.sh: the Debian packages Junction needs; sourced by quickstart.sh and
 # tests/run-all. Each is explained in README.md ("Dependencies").
 JUNCTION_BUILD_DEPS="autoconf automake pkg-config make gcc libexpat1-dev libssl-dev libuv1-dev
- libsqlite3-dev libzmq3-dev libinih-dev libidn-dev libc-ares-dev libhttp-parser-dev"
-JUNCTION_RUN_DEPS="supervisor openssl libhttp-parser2.9"
+ libsqlite3-dev libzmq3-dev libinih-dev libidn-dev libc-ares-dev libhttp-parser-dev
+ libwslay-dev"
+JUNCTION_RUN_DEPS="supervisor openssl libhttp-parser2.9 libwslay1"
 JUNCTION_TEST_DEPS="python3 python3-pytest python3-pytest-timeout python3-slixmpp clang libclang-rt-14-dev systemd
- prosody dnsmasq-base"
+ prosody dnsmasq-base python3-websockets"
 
 # junction_apt_install PACKAGES...: install what is missing (as root, or via sudo).
 junction_apt_install() {

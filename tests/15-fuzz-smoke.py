@@ -16,6 +16,13 @@ SEEDS = {
         b"\x10\x05<!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>",
     ],
     'fuzz-jid': [b'Juliet@Example.COM/balcony', b'\xc3\x84@example.com', b'[::1]'],
+    'fuzz-http': [
+        b"\x17POST /http-bind?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"\x30GET /xmpp-websocket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"\r\n\x81\x05hello",
+        b"\x05POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ],
 }
 
 
@@ -28,7 +35,8 @@ def test_fuzz_targets_build_and_run(tmp_path):
     r = subprocess.run([os.path.join(TOP, 'configure'), '-q', '--enable-fuzz', 'CC=clang'],
                        cwd=build, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    r = subprocess.run(['make', '-s', '-j2', 'fuzz/fuzz-xml-parser', 'fuzz/fuzz-jid'],
+    r = subprocess.run(['make', '-s', '-j2', 'fuzz/fuzz-xml-parser', 'fuzz/fuzz-jid',
+                        'fuzz/fuzz-http'],
                        cwd=build, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     for target, seeds in SEEDS.items():
