@@ -12,6 +12,7 @@ clients that log in and chat through it.
 import asyncio
 import glob
 import os
+import signal
 import subprocess
 import time
 
@@ -114,6 +115,16 @@ class Deployment:
         sanitizer report in its log or output file."""
         r = self.ctl('stop', check=False)
         text = self.logs()
+        # Whatever junctionctl could not stop (a test that failed with a
+        # broken configuration in place) must not outlive the test.
+        for name in ('router', 'sm', 'c2s', 'pubsub', 's2s'):
+            pid = self.pid(name)
+            try:
+                with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                    if self.config_path.encode() in f.read():
+                        os.kill(pid, signal.SIGKILL)
+            except (OSError, TypeError):
+                pass
         assert r.returncode == 0, r.stdout + r.stderr + text
         for m in SANITIZER_MARKERS:
             assert m not in text, text
