@@ -79,6 +79,8 @@ static void router_admin_bind(struct router_stream *stream, const struct stanza 
 		}
 		JLOG_INFO(stream->id, "%s %s the default route", stream->name,
 			  unbind ? "released" : "holds");
+		if (!unbind)
+			router_hold_changed(router, ROUTER_HOLD_DEFAULT, true);
 		router_admin_result(stream, iq, NULL);
 		return;
 	}

@@ -16,6 +16,11 @@
  * stream ever held (sm not started yet) has no gap: bounced at once.
  * The held bytes live in the router's memory only: a router restart loses
  * them (docs/operations.md, "What survives a restart").
+ *
+ * The default route (s2s) has a gap of its own, named ROUTER_HOLD_DEFAULT:
+ * when the stream holding it goes, stanzas for domains this deployment
+ * does not serve are held the same way until a stream takes the default
+ * route again, so a restarting s2s gets what was sent meanwhile.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +83,25 @@ static struct router_gap *router_hold_find(struct router_hold *h, const char *do
 			return g;
 	}
 	return NULL;
+}
+
+/* The gap a stanza for domain goes into: its domain's, else the default
+ * route's when domain would go there (not served here). */
+static struct router_gap *router_hold_gap_for(struct router_hold *h, const char *domain,
+					      size_t len)
+{
+	if (h->gaps == NULL)
+		return NULL;
+	struct router_gap *g = router_hold_find(h, domain, len);
+	if (g != NULL || len == 0)
+		return g;
+	g = router_hold_find(h, ROUTER_HOLD_DEFAULT, 0);
+	if (g == NULL || len >= 1024)
+		return NULL;
+	char name[1024]; /* a JID domainpart is at most 1023 bytes (RFC 7622) */
+	memcpy(name, domain, len);
+	name[len] = '\0';
+	return router_serves(h->router, name) ? NULL : g;
 }
 
 static struct router_stream *router_hold_sender(struct router *router, unsigned long id)
@@ -153,10 +177,12 @@ static void router_hold_close(struct router_hold *h, struct router_gap *g, bool 
 			}
 			*p = e->next;
 			bool served;
-			struct router_stream *dest =
-				release ? router_find_route(router, g->domain, strlen(g->domain),
-							    e->bare, strlen(e->bare), &served)
-					: NULL;
+			struct router_stream *dest = NULL;
+			if (release && g->domain[0] == '\0')
+				dest = route_default(router->routes);
+			else if (release)
+				dest = router_find_route(router, g->domain, strlen(g->domain),
+							 e->bare, strlen(e->bare), &served);
 			if (dest != NULL && router_stream_deliver(dest, e->bytes, e->len, false)) {
 				delivered++;
 			} else {
@@ -168,8 +194,8 @@ static void router_hold_close(struct router_hold *h, struct router_gap *g, bool 
 	}
 	free(order);
 	if (delivered + bounced > 0)
-		JLOG_INFO(0, "%s: %u held stanza(s) delivered, %u bounced", g->domain, delivered,
-			  bounced);
+		JLOG_INFO(0, "%s: %u held stanza(s) delivered, %u bounced",
+			  g->domain[0] != '\0' ? g->domain : "default route", delivered, bounced);
 	free(g->domain);
 	free(g);
 	if (h->gaps == NULL)
@@ -200,16 +226,19 @@ void router_hold_changed(struct router *router, const char *name, bool bound)
 			g->release_ms = uv_now(router->loop) + HOLD_RELEASE_DELAY_MS;
 		return;
 	}
-	if (g != NULL || router->stopping || route_is_bound(router->routes, name) ||
-	    !config_is_user_domain(router->config, name, strlen(name)))
+	bool dflt = name[0] == '\0';
+	if (g != NULL || router->stopping ||
+	    (dflt ? route_default(router->routes) != NULL
+		  : route_is_bound(router->routes, name) ||
+			    !config_is_user_domain(router->config, name, strlen(name))))
 		return;
 	g = xcalloc(1, sizeof(*g));
 	g->domain = xstrdup(name);
 	g->opened_ms = uv_now(router->loop);
 	g->next = h->gaps;
 	h->gaps = g;
-	JLOG_INFO(0, "%s has no server: holding its stanzas for up to %llums", name,
-		  (unsigned long long)h->timeout_ms);
+	JLOG_INFO(0, "%s has no server: holding its stanzas for up to %llums",
+		  dflt ? "the default route" : name, (unsigned long long)h->timeout_ms);
 	if (!uv_is_active((uv_handle_t *)&h->timer))
 		uv_timer_start(&h->timer, router_hold_on_timer, HOLD_TICK_MS, HOLD_TICK_MS);
 }
@@ -218,7 +247,7 @@ bool router_hold_take(struct router_stream *sender, const struct xml_parser_stan
 		      const char *domain, size_t domain_len, const char *bare, size_t bare_len)
 {
 	struct router_hold *h = sender->router->hold;
-	struct router_gap *g = h->gaps != NULL ? router_hold_find(h, domain, domain_len) : NULL;
+	struct router_gap *g = router_hold_gap_for(h, domain, domain_len);
 
 	if (g == NULL)
 		return false;
@@ -250,7 +279,7 @@ bool router_hold_put(struct router *router, const char *domain, char *bytes, siz
 		     char *bare, unsigned long sender_id)
 {
 	struct router_hold *h = router->hold;
-	struct router_gap *g = h->gaps != NULL ? router_hold_find(h, domain, strlen(domain)) : NULL;
+	struct router_gap *g = router_hold_gap_for(h, domain, strlen(domain));
 
 	if (g == NULL)
 		return false;

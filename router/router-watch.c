@@ -92,8 +92,11 @@ void router_watch_release_all(struct router_stream *stream)
 	struct router *router = stream->router;
 	struct router_watch_names c = {.stream = stream};
 
+	bool had_default = route_default(router->routes) == stream;
 	route_foreach(router->routes, router_watch_collect, &c);
 	route_unbind_all(router->routes, stream);
+	if (had_default && !router->stopping)
+		router_hold_changed(router, ROUTER_HOLD_DEFAULT, false);
 	stream->watching = false;
 	for (size_t i = 0; i < c.n; i++) {
 		if (!router->stopping)

@@ -150,7 +150,9 @@ void router_watch_start(struct router_stream *stream);
 /* router-hold.c: stanzas for a users' domain while its sm restarts. */
 void router_hold_init(struct router *router);
 void router_hold_stop(struct router *router);
-/* A name was bound or released (router-watch.c calls this for each). */
+/* A name was bound or released (router-watch.c calls this for each);
+ * ROUTER_HOLD_DEFAULT for the default route (s2s). */
+#define ROUTER_HOLD_DEFAULT ""
 void router_hold_changed(struct router *router, const char *name, bool bound);
 /* Keep st if its domain is in a restart gap (or bounce it when too much
  * is held); true when st was taken, false to route it as usual. */
