@@ -12,6 +12,10 @@
  * starts the dialback. A stream opened only to ask a verify question never
  * authenticates itself.
  *
+ * When no address accepts the connection (a peer restarting refuses it for
+ * a moment), the addresses are tried again every tick for up to
+ * S2S_RETRY_FOR_MS (at most [s2s] connect_timeout) while stanzas wait.
+ *
  * Failures bounce every queued stanza: remote-server-not-found when the
  * domain does not resolve, no address connects, TLS is required and not
  * offered, or dialback fails; remote-server-timeout when [s2s]
@@ -73,8 +77,12 @@ struct s2s_out {
 	bool sasl_failed;      /* ... and refused ours: dialback instead */
 	bool sasl_ok;          /* authenticated by SASL; the stream restarted */
 	uint64_t started_ms;
+	bool retry; /* no address connected: try them again at the next tick */
 	struct s2s_out *next;
 };
+
+/* How long refused connections are retried while stanzas wait. */
+#define S2S_RETRY_FOR_MS 5000
 
 static void s2s_out_connect_next(struct s2s_out *out);
 
@@ -455,6 +463,14 @@ static void s2s_out_connect_next(struct s2s_out *out)
 			return;
 		}
 	}
+	uint64_t waited = uv_now(out->s2s->loop) - out->started_ms;
+	uint64_t limit = out->s2s->connect_timeout_ms < S2S_RETRY_FOR_MS
+				 ? out->s2s->connect_timeout_ms
+				 : S2S_RETRY_FOR_MS;
+	if ((out->n_queue > 0 || out->verifies != NULL) && waited < limit) {
+		out->retry = true;
+		return;
+	}
 	s2s_out_fail(out, "remote-server-not-found", "no address of the domain accepted a stream");
 }
 
@@ -557,6 +573,10 @@ void s2s_out_tick(struct s2s *s2s, uint64_t now)
 			JLOG_INFO(o->link.id, "closing the idle stream %s -> %s", o->local,
 				  o->remote);
 			s2s_link_close(&o->link, NULL, NULL);
+		} else if (o->retry) {
+			o->retry = false;
+			o->next_target = 0;
+			s2s_out_connect_next(o);
 		} else if (!o->has_conn && !waiting && o->state == S2S_OUT_RESOLVING &&
 			   now - o->started_ms >= s2s->connect_timeout_ms) {
 			s2s_out_fail(o, NULL, NULL);
