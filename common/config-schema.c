@@ -59,7 +59,7 @@ const struct config_key config_schema[] = {
 	{"router", "handshake_timeout", CONFIG_DURATION, "10s", false, "router",
 	 "time a new connection has to complete the component handshake"},
 	{"router", "hold_limit", CONFIG_SIZE, "1M", false, "router",
-	 "bytes of stanzas held for a users' domain while its sm restarts"},
+	 "bytes of stanzas held for a users' domain while its sm restarts (or s2s)"},
 	{"router", "hold_timeout", CONFIG_DURATION, "30s", false, "router",
 	 "how long stanzas are held for a users' domain whose sm went away"},
 	{"router", "log_level", CONFIG_LOGLEVEL, NULL, false, "router",
