@@ -130,6 +130,8 @@ static void c2s_http_handle(struct c2s_http *http, const struct http_request *re
 	}
 	if (c2s_hostmeta_handle(http, req))
 		return;
+	if (c2s_webclient_handle(http, req))
+		return;
 	c2s_http_respond(http, req, 404);
 }
 
