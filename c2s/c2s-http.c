@@ -306,6 +306,7 @@ int c2s_http_start(struct c2s *c2s, char *err, size_t errlen)
 	JLOG_INFO(0, "web clients: %s://%s%s",
 		  config_get_bool(c2s->config, "c2s", "http_tls") ? "wss" : "ws", addr,
 		  C2S_HTTP_PATH_WS);
+	c2s_webclient_start(c2s);
 	return 0;
 }
 

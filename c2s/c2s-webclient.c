@@ -167,6 +167,21 @@ static void c2s_web_index(struct c2s_http *http, const struct http_request *req)
 	buf_free(&body);
 }
 
+void c2s_webclient_start(const struct c2s *c2s)
+{
+	const char *root = config_get(c2s->config, "c2s", "web_root");
+	char path[PATH_MAX];
+
+	if (!config_get_bool(c2s->config, "c2s", "web_client"))
+		return;
+	snprintf(path, sizeof(path), "%s/converse.min.js", root);
+	if (access(path, R_OK) != 0)
+		JLOG_WARN(0, "web client: %s is missing (npm ci in web/, then make install; "
+			  "docs/web.md)", path);
+	else
+		JLOG_INFO(0, "web client: converse.js from %s at /", root);
+}
+
 bool c2s_webclient_handle(struct c2s_http *http, const struct http_request *req)
 {
 	const struct config *cfg = http->c2s->config;
