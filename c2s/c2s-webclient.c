@@ -174,8 +174,8 @@ void c2s_webclient_start(const struct c2s *c2s)
 
 	if (!config_get_bool(c2s->config, "c2s", "web_client"))
 		return;
-	snprintf(path, sizeof(path), "%s/converse.min.js", root);
-	if (access(path, R_OK) != 0)
+	if ((size_t)snprintf(path, sizeof(path), "%s/converse.min.js", root) >= sizeof(path) ||
+	    access(path, R_OK) != 0)
 		JLOG_WARN(0, "web client: %s is missing (npm ci in web/, then make install; "
 			  "docs/web.md)", path);
 	else
@@ -187,8 +187,7 @@ bool c2s_webclient_handle(struct c2s_http *http, const struct http_request *req)
 	const struct config *cfg = http->c2s->config;
 	bool index = strcmp(req->path, "/") == 0 || strcmp(req->path, "/index.html") == 0;
 	bool dist = strncmp(req->path, C2S_WEB_DIST, strlen(C2S_WEB_DIST)) == 0;
-	const char *rel = req->path + strlen(C2S_WEB_DIST);
-	const char *type;
+	const char *rel, *type;
 	struct buf body = {0};
 
 	if (!config_get_bool(cfg, "c2s", "web_client") || (!index && !dist))
@@ -201,6 +200,7 @@ bool c2s_webclient_handle(struct c2s_http *http, const struct http_request *req)
 		c2s_web_index(http, req);
 		return true;
 	}
+	rel = req->path + strlen(C2S_WEB_DIST);
 	type = c2s_web_type(rel);
 	if (type == NULL || !c2s_web_path_ok(rel) ||
 	    !c2s_web_read(config_get(cfg, "c2s", "web_root"), rel, &body)) {
