@@ -5,11 +5,14 @@
 # configuration (a random [router] secret on first start), a self-signed
 # certificate for localhost, the database and the logs. Add accounts with
 #   run/prefix/sbin/junctionctl -c run/junction.conf adduser juliet@localhost
+# and chat in a browser at https://localhost:5281/ (the web client).
 set -euo pipefail
 cd "$(dirname "$0")"
 top=$(pwd)
 . scripts/deps.sh
-junction_apt_install $JUNCTION_BUILD_DEPS $JUNCTION_RUN_DEPS
+junction_apt_install $JUNCTION_BUILD_DEPS $JUNCTION_RUN_DEPS $JUNCTION_NODE_DEPS
+# The web client (converse.js), installed by make install into web_root.
+junction_npm_ci web
 
 [ -x configure ] || autoreconf -fi
 mkdir -p build run
@@ -40,6 +43,8 @@ if [ ! -f "$conf" ]; then
 	    -e "s|^listen = 0.0.0.0:5269|listen = 127.0.0.1:5269|" \
 	    -e "s|^tls_cert = .*|tls_cert = $top/run/tls/cert.pem|" \
 	    -e "s|^tls_key = .*|tls_key = $top/run/tls/key.pem|" \
+	    -e "s|^; http_listen = 0.0.0.0:5281 .*|http_listen = 127.0.0.1:5281|" \
+	    -e "s|^; web_client = yes .*|web_client = yes|" \
 	    etc/junction.conf.example >"$conf"
 	chmod 600 "$conf"
 fi

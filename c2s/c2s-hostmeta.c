@@ -17,8 +17,7 @@
 #define C2S_REL_WS	 "urn:xmpp:alt-connections:websocket"
 #define C2S_REL_BOSH	 "urn:xmpp:alt-connections:xbosh"
 
-/* Host header characters that need no escaping in XML or JSON. */
-static bool c2s_hostmeta_host_ok(const char *host)
+bool c2s_hostmeta_host_ok(const char *host)
 {
 	size_t n = strlen(host);
 

@@ -130,6 +130,8 @@ static void c2s_http_handle(struct c2s_http *http, const struct http_request *re
 	}
 	if (c2s_hostmeta_handle(http, req))
 		return;
+	if (c2s_webclient_handle(http, req))
+		return;
 	c2s_http_respond(http, req, 404);
 }
 
@@ -304,6 +306,7 @@ int c2s_http_start(struct c2s *c2s, char *err, size_t errlen)
 	JLOG_INFO(0, "web clients: %s://%s%s",
 		  config_get_bool(c2s->config, "c2s", "http_tls") ? "wss" : "ws", addr,
 		  C2S_HTTP_PATH_WS);
+	c2s_webclient_start(c2s);
 	return 0;
 }
 

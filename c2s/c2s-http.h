@@ -84,5 +84,13 @@ void c2s_bosh_tick(struct c2s *c2s, uint64_t now_ms);
 /* c2s-hostmeta.c: XEP-0156 /.well-known/host-meta and host-meta.json.
  * Returns false when req is not for one of them. */
 bool c2s_hostmeta_handle(struct c2s_http *http, const struct http_request *req);
+/* A Host header that is a plain host[:port], safe in XML, JSON and HTML. */
+bool c2s_hostmeta_host_ok(const char *host);
+
+/* c2s-webclient.c: converse.js at / and /dist/ when [c2s] web_client is on.
+ * Returns false when it is off or req is not for one of those paths. */
+bool c2s_webclient_handle(struct c2s_http *http, const struct http_request *req);
+/* At start: log where the files are, or warn that they are missing. */
+void c2s_webclient_start(const struct c2s *c2s);
 
 #endif

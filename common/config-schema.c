@@ -100,6 +100,10 @@ const struct config_key config_schema[] = {
 	{"c2s", "http_origins", CONFIG_LIST, NULL, false, "c2s",
 	 "origins (scheme://host[:port], or *) whose web pages may open sessions; default the "
 	 "listener's own origin; requests without Origin are always allowed"},
+	{"c2s", "web_client", CONFIG_BOOL, "no", false, "c2s",
+	 "serve the converse.js web client at / of http_listen (docs/web.md)"},
+	{"c2s", "web_root", CONFIG_PATH, DATADIR "/junction/web", false, "c2s",
+	 "directory of converse.js's dist files for web_client"},
 
 	/* [sm]: the session manager's account services (docs/accounts.md). */
 	{"sm", "registration", CONFIG_BOOL, "no", false, "sm, c2s",
