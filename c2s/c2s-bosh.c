@@ -35,6 +35,8 @@
 #define C2S_BOSH_POLLING_S    2
 #define C2S_BOSH_MAX_HOLD     1
 #define C2S_BOSH_MAX_CHILDREN 64
+#define C2S_BOSH_MAX_PAUSE_S  120
+#define C2S_BOSH_KEPT	      (C2S_BOSH_MAX_HOLD + 2) /* requests, and one reporting a loss */
 
 /* A request the session owes an answer: waiting for its rid's turn
  * (body set) or held for output. */
@@ -61,13 +63,21 @@ struct c2s_bosh {
 	bool in_request;	      /* processing a request: answer after */
 	bool terminated;	      /* no more requests; freed when none is held */
 	const char *condition;	      /* terminate condition, static */
+	bool ack;		      /* the client asked for acknowledgements */
+	unsigned pause_s;	      /* inactivity after a pause request, or 0 */
+	unsigned long long report;    /* a response the client missed, or 0 */
+	struct {		      /* the last responses, by rid % C2S_BOSH_KEPT */
+		unsigned long long rid;
+		uint64_t sent_ms;
+		struct buf body;
+	} kept[C2S_BOSH_KEPT];
 	struct c2s_bosh *prev, *next; /* c2s->boshs */
 };
 
 /* What one request body says, parsed. */
 struct c2s_bosh_body {
 	bool is_body, closed;
-	char *sid, *rid, *type, *to, *wait, *hold, *version, *restart;
+	char *sid, *rid, *type, *to, *wait, *hold, *version, *restart, *ack, *pause;
 	struct stanza *children[C2S_BOSH_MAX_CHILDREN];
 	char *raws[C2S_BOSH_MAX_CHILDREN];
 	size_t raw_lens[C2S_BOSH_MAX_CHILDREN];
@@ -92,6 +102,8 @@ static int c2s_bosh_on_open(void *ctx, const struct xml_parser_stream_open *open
 			      : strcmp(n, "to") == 0			? &b->to
 			      : strcmp(n, "wait") == 0			? &b->wait
 			      : strcmp(n, "hold") == 0			? &b->hold
+			      : strcmp(n, "ack") == 0			? &b->ack
+			      : strcmp(n, "pause") == 0			? &b->pause
 			      : strcmp(n, C2S_NS_XBOSH " version") == 0 ? &b->version
 			      : strcmp(n, C2S_NS_XBOSH " restart") == 0 ? &b->restart
 									: NULL;
@@ -131,7 +143,7 @@ static const struct xml_parser_callbacks c2s_bosh_body_callbacks = {
 static void c2s_bosh_body_clear(struct c2s_bosh_body *b)
 {
 	char **strs[] = {&b->sid,  &b->rid,  &b->type,	  &b->to,
-			 &b->wait, &b->hold, &b->version, &b->restart};
+			 &b->wait, &b->hold, &b->version, &b->restart, &b->ack, &b->pause};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 	for (size_t i = 0; i < b->n_children; i++) {
@@ -191,6 +203,17 @@ static void c2s_bosh_req_free(struct c2s_bosh_req *r)
 	free(r);
 }
 
+/* Keep the response to rid for re-sending (XEP-0124 9 and 14.3). */
+static void c2s_bosh_keep(struct c2s_bosh *s, unsigned long long rid, const struct buf *b)
+{
+	size_t i = rid % C2S_BOSH_KEPT;
+
+	s->kept[i].rid = rid;
+	s->kept[i].sent_ms = uv_now(s->c2s->loop);
+	buf_reset(&s->kept[i].body);
+	buf_append(&s->kept[i].body, b->data, b->len);
+}
+
 /* Answer the oldest held request with what is in out (or nothing). */
 static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 {
@@ -199,6 +222,14 @@ static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 
 	s->held = r->next;
 	buf_printf(&b, "<body xmlns='%s' xmlns:stream='%s'", C2S_NS_HTTPBIND, XML_NS_STREAM);
+	/* XEP-0124 9.1: the highest rid received in order, when not this one. */
+	if (s->ack && r->rid != s->next_rid - 1)
+		buf_printf(&b, " ack='%llu'", s->next_rid - 1);
+	size_t k = s->report % C2S_BOSH_KEPT;
+	if (s->report != 0 && s->kept[k].rid == s->report)
+		buf_printf(&b, " report='%llu' time='%llu'", s->report,
+			   (unsigned long long)(uv_now(s->c2s->loop) - s->kept[k].sent_ms));
+	s->report = 0;
 	if (s->terminated)
 		buf_printf(&b, " type='terminate'%s%s%s", s->condition ? " condition='" : "",
 			   s->condition ? s->condition : "", s->condition ? "'" : "");
@@ -210,6 +241,7 @@ static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 		buf_append_str(&b, "</body>");
 		buf_reset(&s->out);
 	}
+	c2s_bosh_keep(s, r->rid, &b);
 	if (r->http != NULL) {
 		r->http->bosh = NULL;
 		c2s_bosh_respond_raw(r->http, r->origin, b.data, b.len);
@@ -394,6 +426,26 @@ static void c2s_bosh_process(struct c2s_bosh *s, struct c2s_bosh_req *r, struct 
 	while (*pp != NULL)
 		pp = &(*pp)->next;
 	*pp = r;
+	/* XEP-0124 9.2: a response the client reports missing is announced
+	 * at once with report/time; the client then repeats its rid. */
+	unsigned long long ack;
+	if (s->ack && c2s_bosh_parse_rid(b->ack, &ack) &&
+	    s->kept[(ack + 1) % C2S_BOSH_KEPT].rid == ack + 1)
+		s->report = ack + 1;
+	/* XEP-0124 10: pause answers every held request at once. */
+	s->pause_s = 0;
+	if (b->pause != NULL) {
+		unsigned pause = c2s_bosh_uint(b->pause, 0, C2S_BOSH_MAX_PAUSE_S + 1);
+		if (pause > C2S_BOSH_MAX_PAUSE_S) {
+			s->condition = "policy-violation";
+			c2s_client_abort(s->client);
+			return;
+		}
+		s->pause_s = pause;
+	}
+	if (s->report != 0 || b->pause != NULL)
+		while (s->held != NULL)
+			c2s_bosh_answer_oldest(s);
 	c2s_bosh_flush(s);
 }
 
@@ -445,6 +497,7 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 	s->next_rid = rid;
 	s->wait_s = c2s_bosh_uint(b->wait, C2S_BOSH_MAX_WAIT_S, C2S_BOSH_MAX_WAIT_S);
 	s->hold = c2s_bosh_uint(b->hold, 1, C2S_BOSH_MAX_HOLD);
+	s->ack = b->ack != NULL && strcmp(b->ack, "1") == 0;
 	s->client = c2s_client_new(c2s, http->conn, c2s_bosh_next_id++, &c2s_transport_bosh, NULL);
 	s->client->conn = NULL;
 	s->client->transport_data = s;
@@ -465,10 +518,13 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 	buf_printf(&head,
 		   "<body xmlns='%s' xmlns:xmpp='%s' xmlns:stream='%s' sid='%s' wait='%u' "
 		   "hold='%u' requests='%u' inactivity='%u' polling='%u' ver='1.11' from='%s' "
-		   "authid='%s' xmpp:version='1.0' xmpp:restartlogic='true'",
+		   "authid='%s' xmpp:version='1.0' xmpp:restartlogic='true' maxpause='%u'",
 		   C2S_NS_HTTPBIND, C2S_NS_XBOSH, XML_NS_STREAM, s->sid, s->wait_s, s->hold,
 		   s->hold + 1, C2S_BOSH_INACTIVITY_S, C2S_BOSH_POLLING_S,
-		   s->client->domain ? s->client->domain : "", s->client->stream_id);
+		   s->client->domain ? s->client->domain : "", s->client->stream_id,
+		   C2S_BOSH_MAX_PAUSE_S);
+	if (s->ack)
+		buf_printf(&head, " ack='%llu'", rid);
 	if (s->terminated)
 		buf_printf(&head, " type='terminate' condition='%s'",
 			   s->condition ? s->condition : "remote-stream-error");
@@ -523,6 +579,13 @@ void c2s_bosh_handle(struct c2s_http *http, const struct http_request *req)
 	struct c2s_bosh *s = c2s_bosh_find(http->c2s, b.sid);
 	if (s == NULL) {
 		c2s_bosh_refuse(http, origin, "item-not-found");
+		goto out;
+	}
+	/* XEP-0124 14.3: a repeated rid gets the same response again. */
+	if (rid < s->next_rid && s->kept[rid % C2S_BOSH_KEPT].rid == rid) {
+		JLOG_DEBUG(s->client->id, "BOSH rid %llu repeated, re-sending", rid);
+		c2s_bosh_respond_raw(http, origin, s->kept[rid % C2S_BOSH_KEPT].body.data,
+				     s->kept[rid % C2S_BOSH_KEPT].body.len);
 		goto out;
 	}
 	/* XEP-0124 14.3: within the window of `requests` rids. */
@@ -582,6 +645,8 @@ static void c2s_bosh_free(struct c2s_bosh *s)
 		c2s_bosh_req_free(r);
 	}
 	buf_free(&s->out);
+	for (size_t i = 0; i < C2S_BOSH_KEPT; i++)
+		buf_free(&s->kept[i].body);
 	c2s_client_free(s->client);
 	free(s);
 }
@@ -602,7 +667,8 @@ void c2s_bosh_tick(struct c2s *c2s, uint64_t now_ms)
 				break;
 			}
 			if (s->held == NULL && s->early == NULL &&
-			    now_ms - s->last_ms >= C2S_BOSH_INACTIVITY_S * 1000ULL) {
+			    now_ms - s->last_ms >=
+				    (s->pause_s ? s->pause_s : C2S_BOSH_INACTIVITY_S) * 1000ULL) {
 				JLOG_INFO(s->client->id, "BOSH session %s inactive, ending it",
 					  s->sid);
 				c2s_client_gone(s->client);

@@ -2,7 +2,10 @@
 requests with SCRAM-SHA-1 (the test speaks the XML itself) and chats with
 romeo on TCP (slixmpp) both ways, 1,000 messages each way in order, then
 terminates; romeo sees her go. Raw cases: a rid outside the window, an
-unknown sid, an oversized body, a malformed body, CORS."""
+unknown sid, an oversized body, a malformed body, CORS. Acknowledgements
+(a lost response reported and re-sent), a repeated rid answered again,
+pause (held requests answered, the session kept N seconds, not longer;
+above maxpause: policy-violation)."""
 
 import asyncio
 import http.client
@@ -32,8 +35,8 @@ class Bosh:
     """A BOSH client on one keep-alive HTTPS connection, one request at a
     time (so the server's hold of 1 never has to give a request back)."""
 
-    def __init__(self, port, wait=2):
-        self.port, self.wait = port, wait
+    def __init__(self, port, wait=2, **create_attrs):
+        self.port, self.wait, self.create_attrs = port, wait, create_attrs
         self.conn = http.client.HTTPSConnection('127.0.0.1', port, context=no_verify(),
                                                 timeout=30)
         self.rid = random.randint(1 << 20, 1 << 30)
@@ -66,8 +69,9 @@ class Bosh:
 
     def create(self):
         body = self.post(to='localhost', wait=str(self.wait), hold='1',
-                         **{'xmpp:version': '1.0', 'xmlns:xmpp': 'urn:xmpp:xbosh'})
-        self.sid = body.get('sid')
+                         **{'xmpp:version': '1.0', 'xmlns:xmpp': 'urn:xmpp:xbosh'},
+                         **self.create_attrs)
+        self.sid, self.created = body.get('sid'), body
         assert self.sid and body.get('requests') == '2', ET.tostring(body)
         return body
 
@@ -260,3 +264,110 @@ def test_bosh_errors(web):
             break
         b.post()
     assert ids == ['first', 'second'], ids
+
+
+ROSTER = "<iq xmlns='jabber:client' type='get' id='%s'><query xmlns='jabber:iq:roster'/></iq>"
+
+
+def _raw(b, rid, payload='', **attrs):
+    """POST one request on b's connection; the response's bytes, parsed."""
+    a = ''.join(" %s='%s'" % kv for kv in attrs.items())
+    status, _, data = b.post_raw("<body xmlns='%s' rid='%d' sid='%s'%s>%s</body>"
+                                 % (NS_BOSH, rid, b.sid, a, payload))
+    assert status == 200, (status, data)
+    return data, ET.fromstring(data)
+
+
+@pytest.mark.timeout(90)
+def test_bosh_ack_lost_response_resent(web):
+    w = web(users=(('juliet@localhost', 'r0meo'),))
+    b = Bosh(w.http_port, wait=2, ack='1')
+    first = b.rid
+    assert b.login('juliet', 'r0meo') == 'juliet@localhost/bosh'
+    # Acknowledgements on: the creation response acks the request's rid.
+    body = b.created
+    assert body.get('ack') == str(first) and body.get('maxpause') == '120', ET.tostring(body)
+    # Answered in order: no ack attribute.
+    body = b.post(ROSTER % 'r1', ack=str(b.rid - 1))
+    assert body.get('ack') is None and body.find('{jabber:client}iq') is not None
+    # rid n held on a second connection; n+1 pushes it out: its response
+    # acks n+1, the highest rid received.
+    n = b.rid
+    b2 = Bosh(w.http_port)
+    b2.sid = b.sid
+    held = {}
+    t = threading.Thread(target=lambda: held.update(r=_raw(b2, n, ack=str(n - 1))))
+    t.start()
+    time.sleep(0.5)
+    data1, body1 = _raw(b, n + 1, ROSTER % 'r2', ack=str(n - 1))
+    t.join(10)
+    lost, lost_body = held['r']
+    assert lost_body.get('ack') == str(n + 1), lost
+    assert body1.find('{jabber:client}iq') is not None or body1.get('ack') is None, data1
+    # Say the response to n was lost: ack n-1 on n+2. It is answered at
+    # once with report=n, then repeating rid n gets that response again.
+    t0 = time.monotonic()
+    _, body2 = _raw(b, n + 2, ack=str(n - 1))
+    assert time.monotonic() - t0 < 1.5
+    assert body2.get('report') == str(n) and int(body2.get('time')) >= 0, ET.tostring(body2)
+    again, _ = _raw(b, n, ack=str(n - 1))
+    assert again == lost
+    # The session goes on.
+    b.rid = n + 3
+    b.post(ROSTER % 'r3', ack=str(n + 2))
+    assert b.next(lambda el: el.get('id') == 'r3').get('type') == 'result'
+
+
+@pytest.mark.timeout(90)
+def test_bosh_repeated_rid_same_response(web):
+    w = web(users=(('juliet@localhost', 'r0meo'),))
+    b = Bosh(w.http_port, wait=1)
+    assert b.login('juliet', 'r0meo') == 'juliet@localhost/bosh'
+    rid = b.rid
+    data, body = _raw(b, rid, ROSTER % 'r1')
+    if body.find('{jabber:client}iq') is None:  # the result came on a later one
+        rid += 1
+        data, body = _raw(b, rid)
+    assert body.find('{jabber:client}iq') is not None, data
+    again, body = _raw(b, rid)
+    assert again == data and body.get('type') is None
+    # Not terminated: the next rid is served.
+    b.rid = rid + 1
+    b.post(ROSTER % 'r2')
+    assert b.next(lambda el: el.get('id') == 'r2').get('type') == 'result'
+
+
+@pytest.mark.timeout(90)
+def test_bosh_pause(web):
+    w = web(users=(('juliet@localhost', 'r0meo'),))
+    b = Bosh(w.http_port, wait=3)
+    assert b.login('juliet', 'r0meo') == 'juliet@localhost/bosh'
+    # A held request and the pause request are both answered at once.
+    n = b.rid
+    b2 = Bosh(w.http_port)
+    b2.sid = b.sid
+    held = {}
+    t0 = time.monotonic()
+    t = threading.Thread(target=lambda: held.update(r=_raw(b2, n)))
+    t.start()
+    time.sleep(0.5)
+    _, body = _raw(b, n + 1, pause='3')
+    t.join(10)
+    assert time.monotonic() - t0 < 2.0
+    assert body.get('type') is None and held['r'][1].get('type') is None
+    # Within the pause the session lives...
+    time.sleep(2)
+    b.rid = n + 2
+    b.post(ROSTER % 'p1')
+    assert b.next(lambda el: el.get('id') == 'p1').get('type') == 'result'
+    # ... but not beyond it.
+    _, body = _raw(b, b.rid, pause='1')
+    b.rid += 1
+    time.sleep(3)
+    _, body = _raw(b, b.rid)
+    assert (body.get('type'), body.get('condition')) == ('terminate', 'item-not-found')
+    # Above maxpause: policy-violation.
+    b = Bosh(w.http_port, wait=1)
+    b.create()
+    _, body = _raw(b, b.rid, pause='121')
+    assert (body.get('type'), body.get('condition')) == ('terminate', 'policy-violation')
