@@ -10,7 +10,10 @@
  * condition='item-not-found'/>. A processed request is held until there is
  * output, until `wait` seconds pass (empty body), or until more than `hold`
  * requests are held (the oldest is answered). With no request held for
- * `inactivity` seconds the session ends. The client never owns a conn
+ * `inactivity` seconds (or a request's `pause`) the session ends. The last
+ * responses are kept: a repeated rid gets its response again, and with
+ * ack='1' responses carry ack, and report/time when the client's ack says
+ * one went missing. The client never owns a conn
  * (client->conn is NULL): a request's HTTP connection may close at any
  * time and only forfeits its answer. Ended sessions are freed on the timer,
  * never inside a callback.
