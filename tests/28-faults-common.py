@@ -348,32 +348,9 @@ class Traffic:
     def report(self):
         """{'sent', 'delivered', 'bounced', 'lost', 'duplicates', 'disorder'}
         over every pair direction, with examples."""
-        rep = {'sent': 0, 'delivered': 0, 'bounced': 0, 'lost': [], 'duplicates': [],
-               'disorder': [], 'both': [], 'lost_at': {}}
+        rep = new_report()
         for (a, b), sent in self.sent.items():
-            got = self.received(a, b)
-            errors = set(self.d.clients[a].errors)
-            rep['sent'] += len(sent)
-            seen = set()
-            last = -1
-            for mid in got:
-                if mid in seen:
-                    rep['duplicates'].append(mid)
-                seen.add(mid)
-                n = int(mid.rsplit('-', 1)[1])
-                if n < last:
-                    rep['disorder'].append(mid)
-                last = max(last, n)
-            for mid, _t in sent:
-                if mid in seen and mid in errors:
-                    rep['both'].append(mid)
-                elif mid in seen:
-                    rep['delivered'] += 1
-                elif mid in errors:
-                    rep['bounced'] += 1
-                else:
-                    rep['lost'].append(mid)
-                    rep['lost_at'][mid] = _t
+            tally(rep, sent, self.received(a, b), set(self.d.clients[a].errors))
         return rep
 
     def first_delivery_after(self, t):
@@ -437,3 +414,34 @@ def still_connected(d, users):
 
 def parse(xml):
     return ET.fromstring(xml)
+
+
+def new_report():
+    return {'sent': 0, 'delivered': 0, 'bounced': 0, 'lost': [], 'duplicates': [],
+            'disorder': [], 'both': [], 'lost_at': {}}
+
+
+def tally(rep, sent, got, errors):
+    """Add one direction to rep: sent is [(id, time sent)] in sending order,
+    got the ids received in order, errors the ids bounced to the sender.
+    Ids end in '-N' with N counting up."""
+    rep['sent'] += len(sent)
+    seen, last = set(), -1
+    for mid in got:
+        if mid in seen:
+            rep['duplicates'].append(mid)
+        seen.add(mid)
+        n = int(mid.rsplit('-', 1)[1])
+        if n < last:
+            rep['disorder'].append(mid)
+        last = max(last, n)
+    for mid, t in sent:
+        if mid in seen and mid in errors:
+            rep['both'].append(mid)
+        elif mid in seen:
+            rep['delivered'] += 1
+        elif mid in errors:
+            rep['bounced'] += 1
+        else:
+            rep['lost'].append(mid)
+            rep['lost_at'][mid] = t

@@ -184,33 +184,11 @@ def unaccounted(chats, j, r):
 
 
 def report(chats, j, r):
-    """The bookkeeping of 28-faults-common.py's Traffic.report for the two
-    directions."""
-    rep = {'sent': 0, 'delivered': 0, 'bounced': 0, 'lost': [], 'duplicates': [],
-           'disorder': [], 'both': [], 'lost_at': {}}
+    """28-faults-common.py's bookkeeping for the two directions."""
+    rep = F.new_report()
     for chat, receiver in ((chats['a'], r), (chats['b'], j)):
         got = [mid for _f, mid, _t in receiver.got if mid and mid.startswith(chat.prefix + '-')]
-        errors = set(chat.c.errors)
-        rep['sent'] += len(chat.sent)
-        seen, last = set(), -1
-        for mid in got:
-            if mid in seen:
-                rep['duplicates'].append(mid)
-            seen.add(mid)
-            k = int(mid.rsplit('-', 1)[1])
-            if k < last:
-                rep['disorder'].append(mid)
-            last = max(last, k)
-        for mid, ts in chat.sent:
-            if mid in seen and mid in errors:
-                rep['both'].append(mid)
-            elif mid in seen:
-                rep['delivered'] += 1
-            elif mid in errors:
-                rep['bounced'] += 1
-            else:
-                rep['lost'].append(mid)
-                rep['lost_at'][mid] = ts
+        F.tally(rep, chat.sent, got, set(chat.c.errors))
     return rep
 
 
