@@ -338,20 +338,9 @@ static bool sm_blocking_strv_has(char *const *v, const char *s)
 /* The change to every session that asked for the list. */
 static void sm_blocking_push(struct sm *sm, const char *user, const struct stanza *change)
 {
-	static unsigned long next_id;
-	char id[32];
-
 	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
-		if (!s->blocklist || strcmp(s->bare, user) != 0)
-			continue;
-		struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
-		snprintf(id, sizeof(id), "block%lu", ++next_id);
-		stanza_set_attr(iq, "type", "set");
-		stanza_set_attr(iq, "id", id);
-		stanza_set_attr(iq, "to", s->full);
-		stanza_append_copy(iq, change);
-		sm_session_deliver(sm, s, iq);
-		stanza_unref(&iq);
+		if (s->blocklist && strcmp(s->bare, user) == 0)
+			sm_session_push(sm, s, change);
 	}
 }
 

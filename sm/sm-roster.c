@@ -45,24 +45,17 @@ static void sm_roster_item_xml(struct stanza *query, const struct store_roster_i
 void sm_roster_push(struct sm *sm, const char *bare, const struct store_roster_item *item,
 		    bool removed, uint64_t version)
 {
-	static unsigned long next_id;
-	char id[32], ver[24];
+	char ver[24];
+	struct stanza *q = stanza_new("query", SM_NS_ROSTER);
 
 	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)version);
+	stanza_set_attr(q, "ver", ver);
+	sm_roster_item_xml(q, item, removed);
 	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
-		if (!s->interested || strcmp(s->bare, bare) != 0)
-			continue;
-		struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
-		snprintf(id, sizeof(id), "push%lu", ++next_id);
-		stanza_set_attr(iq, "type", "set");
-		stanza_set_attr(iq, "id", id);
-		stanza_set_attr(iq, "to", s->full);
-		struct stanza *q = stanza_add_child(iq, "query", SM_NS_ROSTER);
-		stanza_set_attr(q, "ver", ver);
-		sm_roster_item_xml(q, item, removed);
-		sm_session_deliver(sm, s, iq);
-		stanza_unref(&iq);
+		if (s->interested && strcmp(s->bare, bare) == 0)
+			sm_session_push(sm, s, q);
 	}
+	stanza_unref(&q);
 }
 
 /* The result to a session's roster request: no 'from', it is the

@@ -101,6 +101,22 @@ static void sm_session_free(struct sm_session *s)
 	free(s);
 }
 
+void sm_session_push(struct sm *sm, const struct sm_session *session,
+		     const struct stanza *payload)
+{
+	static unsigned long next_id;
+	char id[32];
+	struct stanza *iq = stanza_new("iq", STREAM_NS_COMPONENT);
+
+	snprintf(id, sizeof(id), "push%lu", ++next_id);
+	stanza_set_attr(iq, "type", "set");
+	stanza_set_attr(iq, "id", id);
+	stanza_set_attr(iq, "to", session->full);
+	stanza_append_copy(iq, payload);
+	sm_session_deliver(sm, session, iq);
+	stanza_unref(&iq);
+}
+
 /* <message from=SM to=C2S><deliver xmlns=SM_NS_SESSION sid=SID>ST</deliver></message>,
  * written as text around ST's serialisation: the bytes a copy of ST inside a built envelope
  * would give, without copying ST (every stanza for a client passes here). */

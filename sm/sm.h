@@ -140,6 +140,10 @@ void sm_session_kick(struct sm *sm, struct sm_session *session, const char *reas
 void sm_session_end_host(struct sm *sm, const char *c2s);
 /* Write st to the client of a session, wrapped in <deliver/>. */
 void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st);
+/* A push to one session: iq type='set' with a fresh id and a copy of
+ * payload (roster pushes, blocklist pushes). */
+void sm_session_push(struct sm *sm, const struct sm_session *session,
+		     const struct stanza *payload);
 void sm_session_free_all(struct sm *sm);
 
 /* sm-deliver.c */
