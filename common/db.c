@@ -164,6 +164,28 @@ fail:
 	return r;
 }
 
+/* PRAGMA journal_mode=WAL, leaving its row in *st. SQLite answers it with
+ * SQLITE_BUSY without calling the busy handler while another connection
+ * (sm starting, junctionctl, a second sm) creates the file or switches it
+ * to WAL at the same moment, so retry for up to DB_BUSY_TIMEOUT_MS. */
+static int db_set_wal(struct db *db, struct db_stmt **st)
+{
+	int r = DB_ERR;
+
+	for (int waited_ms = 0; waited_ms <= DB_BUSY_TIMEOUT_MS; waited_ms += 10) {
+		if ((r = db_query(db, st, "PRAGMA journal_mode=WAL", NULL)) < 0)
+			return r;
+		if ((r = db_step(*st)) == DB_ROW)
+			return DB_OK;
+		db_stmt_free(st);
+		if (r != DB_ERR_BUSY)
+			return r;
+		db->err[0] = '\0';
+		usleep(10 * 1000);
+	}
+	return r;
+}
+
 int db_open(const char *path, const char *const *migrations, size_t n_migrations, struct db **db_r,
 	    char *err, size_t errlen)
 {
@@ -191,10 +213,9 @@ int db_open(const char *path, const char *const *migrations, size_t n_migrations
 	/* WAL: readers never block the writer nor the other way round, so
 	 * junctionctl and sm (or several sm threads) share the file, and a
 	 * commit is one sequential append to the -wal file. */
-	if (db_query(db, &st, "PRAGMA journal_mode=WAL", NULL) < 0)
+	if (db_set_wal(db, &st) < 0)
 		goto fail;
-	if (db_step(st) != DB_ROW || db_column_text(st, 0) == NULL ||
-	    strcmp(db_column_text(st, 0), "wal") != 0) {
+	if (db_column_text(st, 0) == NULL || strcmp(db_column_text(st, 0), "wal") != 0) {
 		if (db->err[0] == '\0')
 			snprintf(db->err, sizeof(db->err),
 				 "%s: cannot switch to WAL mode (a file system without shared memory?)",
