@@ -566,6 +566,51 @@ out:
 	store_close(&ctl);
 }
 
+/* Several processes opening one new file at the same moment (sm starting
+ * while junctionctl adds accounts, two sm instances): every open succeeds,
+ * although SQLite answers the switch to WAL with SQLITE_BUSY, without
+ * calling the busy handler, to all but one of them. */
+static void test_concurrent_first_open(void)
+{
+	const char *path = test_path("race");
+	enum { N = 8, ROUNDS = 5 };
+	int failed = 0;
+
+	for (int round = 0; round < ROUNDS; round++) {
+		char rpath[PATH_MAX + 80];
+		int go[2];
+		pid_t pids[N];
+
+		snprintf(rpath, sizeof(rpath), "%s.%d", path, round);
+		CHECK(pipe(go) == 0);
+		fflush(stdout);
+		for (int i = 0; i < N; i++) {
+			pids[i] = fork();
+			if (pids[i] == 0) {
+				struct store *c = NULL;
+				char err[512], b;
+				close(go[1]);
+				(void)!read(go[0], &b, 1); /* EOF: everyone starts at once */
+				if (store_open_sqlite(rpath, &c, err, sizeof(err)) < 0) {
+					printf("  child %d: %s\n", i, err);
+					_exit(3);
+				}
+				store_close(&c);
+				_exit(0);
+			}
+		}
+		close(go[0]);
+		close(go[1]);
+		for (int i = 0; i < N; i++) {
+			int status;
+			if (pids[i] < 0 || waitpid(pids[i], &status, 0) != pids[i] ||
+			    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				failed++;
+		}
+	}
+	CHECK(failed == 0);
+}
+
 /* A message whose push returned 0 survives the process being SIGKILLed at
  * once: the child never closes the database or exits normally. */
 static void test_push_survives_kill_9(void)
@@ -808,6 +853,7 @@ static const struct test tests[] = {
 	TEST(test_offline_order_cap_pop),
 	TEST(test_reopen_keeps_data),
 	TEST(test_second_connection_sees_commits),
+	TEST(test_concurrent_first_open),
 	TEST(test_push_survives_kill_9),
 	TEST(test_injection_text_stored_verbatim),
 	TEST(test_open_config_builds_path_and_dir),
