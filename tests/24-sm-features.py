@@ -6,26 +6,17 @@ missing account, roster versioning (RFC 6121 2.6) and directed presence
 offline)."""
 
 import asyncio
-import importlib.util
 import os
 
 import pytest
 
 from conftest import BUILD_DIR
+from junction_helpers import load_test_file
 from fake_sm import C2SProcess
 
-_here = os.path.dirname(os.path.abspath(__file__))
 
-
-def _load(name, file):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_here, file))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-sm_session = _load('sm_session', '19-sm-session.py')
-real_sm = _load('real_sm', '20-c2s-real-sm.py')
+sm_session = load_test_file('sm_session', '19-sm-session.py')
+real_sm = load_test_file('real_sm', '20-c2s-real-sm.py')
 
 NS_INFO = 'http://jabber.org/protocol/disco#info'
 NS_ITEMS = 'http://jabber.org/protocol/disco#items'

@@ -20,7 +20,6 @@ sender as an error, or nowhere (lost: what these tests exist to catch).
 """
 
 import asyncio
-import importlib.util
 import os
 import shutil
 import signal
@@ -30,18 +29,10 @@ import time
 import xml.etree.ElementTree as ET
 
 from conftest import BUILD_DIR
-
-_here = os.path.dirname(os.path.abspath(__file__))
-
-
-def _load(name, file):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_here, file))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from junction_helpers import load_test_file
 
 
-P = _load('pubsub_common', '30-pubsub-common.py')
+P = load_test_file('pubsub_common', '30-pubsub-common.py')
 sm_session = P.sm_session
 c2s_login = P.c2s_login
 from fake_sm import C2SProcess  # noqa: E402

@@ -17,7 +17,6 @@ killed one never read (its log has no "in: ...id=X"). s2s has no XEP-0198,
 so nobody can know such a stanza was lost."""
 
 import asyncio
-import importlib.util
 import os
 import re
 import signal
@@ -25,18 +24,11 @@ import time
 
 import pytest
 
-_here = os.path.dirname(os.path.abspath(__file__))
+from junction_helpers import load_test_file
 
 
-def _load(name, file):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_here, file))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-FED = _load('federation', '40-s2s-federation.py')
-F = _load('faults', '28-faults-common.py')
+FED = load_test_file('federation', '40-s2s-federation.py')
+F = load_test_file('faults', '28-faults-common.py')
 pytestmark = FED.pytestmark
 federation = FED.federation  # the fixture
 

@@ -11,7 +11,6 @@ conditions (RFC 6120 condition plus the pubsub#errors one) of replies.
 """
 
 import asyncio
-import importlib.util
 import os
 import signal
 import subprocess
@@ -19,19 +18,11 @@ import time
 import xml.etree.ElementTree as ET
 
 from conftest import BUILD_DIR, SANITIZER_MARKERS
-
-_here = os.path.dirname(os.path.abspath(__file__))
-
-
-def _load(name, file):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_here, file))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from junction_helpers import load_test_file
 
 
-sm_session = _load('sm_session', '19-sm-session.py')
-c2s_login = _load('c2s_login', '20-c2s-login.py')
+sm_session = load_test_file('sm_session', '19-sm-session.py')
+c2s_login = load_test_file('c2s_login', '20-c2s-login.py')
 from fake_sm import C2SProcess  # noqa: E402
 
 PUBSUB_BIN = os.path.join(BUILD_DIR, 'junction-pubsub')

@@ -11,7 +11,6 @@ The other tests of s2s (40-s2s-*.py) load this file for `Federation`."""
 import asyncio
 import hashlib
 import hmac
-import importlib.util
 import os
 import secrets
 import signal
@@ -22,19 +21,10 @@ import pytest
 
 from conftest import BUILD_DIR, SANITIZER_MARKERS, free_port
 from fake_sm import C2SProcess
+from junction_helpers import load_test_file
 
-_here = os.path.dirname(os.path.abspath(__file__))
-
-
-def _load(name, file):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_here, file))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-sm_session = _load('sm_session', '19-sm-session.py')
-c2s_login = _load('c2s_login', '20-c2s-login.py')
+sm_session = load_test_file('sm_session', '19-sm-session.py')
+c2s_login = load_test_file('c2s_login', '20-c2s-login.py')
 
 S2S_BIN = os.path.join(BUILD_DIR, 'junction-s2s')
 NS_ROSTER = 'jabber:iq:roster'

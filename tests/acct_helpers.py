@@ -4,24 +4,15 @@ with accounts, and slixmpp clients that record every stanza they receive
 so that tests can assert on what arrived and on what did not."""
 
 import asyncio
-import importlib.util
 import os
 
 from conftest import BUILD_DIR
+from junction_helpers import load_test_file
 from fake_sm import C2SProcess
 
-_here = os.path.dirname(os.path.abspath(__file__))
 
-
-def _load(name, file):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_here, file))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-sm_session = _load('sm_session', '19-sm-session.py')
-c2s_login = _load('c2s_login', '20-c2s-login.py')
+sm_session = load_test_file('sm_session', '19-sm-session.py')
+c2s_login = load_test_file('c2s_login', '20-c2s-login.py')
 
 SM_BIN = os.path.join(BUILD_DIR, 'junction-sm')
 

@@ -12,6 +12,7 @@ Everything talks to 127.0.0.1 only.
 
 import collections
 import hashlib
+import importlib.util
 import os
 import select
 import socket
@@ -640,3 +641,13 @@ def slix_component(router, name, secret=None):
     # Never wait for DNS: we connect to a literal loopback address.
     c.use_aiodns = False
     return c
+
+
+def load_test_file(name, file):
+    """Load tests/FILE, a test file whose name (NN-name.py) is no Python
+    identifier, as a module called name, for its fixtures and helpers."""
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(os.path.dirname(os.path.abspath(__file__)), file))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
