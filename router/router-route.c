@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "rendezvous.h"
 
 struct route_target {
 	void *target;
@@ -48,23 +49,9 @@ static uint64_t route_hash(const char *name, size_t len)
 	return route_fnv(ROUTE_FNV_OFFSET, name, len);
 }
 
-/* splitmix64's finaliser: FNV alone has weak high bits for short keys. */
-static uint64_t route_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 uint64_t route_score(const char *bare, size_t bare_len, const char *instance)
 {
-	uint64_t h = route_hash(bare, bare_len);
-	h ^= 0xff; /* separator that cannot occur in a JID */
-	h *= ROUTE_FNV_PRIME;
-	return route_mix(route_fnv(h, instance, strlen(instance)));
+	return rendezvous_score(bare, bare_len, instance);
 }
 
 struct route_table *route_table_new(void)

@@ -14,6 +14,9 @@
  * said, to say it again (replay='true') when pubsub comes back, and to
  * say "unavailable" only about contacts it announced.
  *
+ * When the account moves to another sm instance (scale-out or scale-in),
+ * what was said about it moves too (sm_pep_hand_over(), sm-handover.c).
+ *
  * When no trusted stream holds the pubsub domain, sm answers as if PEP
  * did not exist (service-unavailable; disco without PEP).
  */
@@ -353,6 +356,65 @@ void sm_pep_peer_bound(struct sm *sm, const char *name)
 	/* pubsub (re)started: it knows nobody's presence. */
 	for (const struct sm_pep_contact *c = sm->pep->contacts; c != NULL; c = c->next)
 		sm_pep_notice(sm, c, true, true);
+}
+
+/* Is service (a bare JID) an account of domain? */
+static bool sm_pep_in_domain(const char *service, const char *domain)
+{
+	const char *at = strchr(service, '@');
+	return at != NULL && strcmp(at + 1, domain) == 0;
+}
+
+struct stanza *sm_pep_hand_over(struct sm *sm, const char *domain, const char *instance)
+{
+	struct stanza *out = NULL;
+
+	for (struct sm_pep_contact **p = &sm->pep->contacts; *p != NULL;) {
+		struct sm_pep_contact *c = *p;
+		const char *owner = sm_pep_in_domain(c->service, domain)
+					    ? sm_scale_owner(sm, c->service)
+					    : NULL;
+		if (owner == NULL || strcmp(owner, instance) != 0) {
+			p = &c->next;
+			continue;
+		}
+		if (out == NULL)
+			out = stanza_new("contacts", SM_NS_SESSION);
+		struct stanza *e = stanza_add_child(out, "contact", NULL);
+		stanza_set_attr(e, "service", c->service);
+		stanza_set_attr(e, "jid", c->jid);
+		stanza_set_attr(e, "node", c->node);
+		stanza_set_attr(e, "ver", c->ver);
+		stanza_set_attr(e, "hash", c->hash);
+		*p = c->next;
+		sm->pep->n_contacts--;
+		sm_pep_contact_free(c);
+	}
+	return out;
+}
+
+void sm_pep_take_over(struct sm *sm, const struct stanza *contact)
+{
+	const char *service = stanza_get_attr(contact, "service");
+	const char *jid = stanza_get_attr(contact, "jid");
+
+	if (service == NULL || jid == NULL || sm->pep->n_contacts >= SM_PEP_CONTACTS_MAX)
+		return;
+	struct sm_pep_contact **p = sm_pep_find(sm, service, jid), *c = *p;
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		c->service = xstrdup(service);
+		c->jid = xstrdup(jid);
+		c->next = sm->pep->contacts;
+		sm->pep->contacts = c;
+		sm->pep->n_contacts++;
+	}
+	free(c->node);
+	free(c->ver);
+	free(c->hash);
+	c->node = sm_pep_dup(stanza_get_attr(contact, "node"));
+	c->ver = sm_pep_dup(stanza_get_attr(contact, "ver"));
+	c->hash = sm_pep_dup(stanza_get_attr(contact, "hash"));
 }
 
 void sm_pep_account_deleted(struct sm *sm, const char *bare)

@@ -271,3 +271,18 @@ void sm_session_free_all(struct sm *sm)
 		sm_session_free(s);
 	}
 }
+
+void sm_session_adopt(struct sm *sm, struct sm_session *session)
+{
+	struct sm_session *old = sm_session_find(sm, session->full);
+
+	if (old != NULL)
+		sm_session_drop(sm, old);
+	sm_session_link(sm, session);
+}
+
+void sm_session_drop(struct sm *sm, struct sm_session *session)
+{
+	sm_session_unlink(sm, session);
+	sm_session_free(session);
+}
