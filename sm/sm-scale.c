@@ -231,6 +231,10 @@ static void sm_scale_left(struct sm *sm, const char *domain)
 {
 	struct sm_scale *sc = sm->scale;
 
+	/* Whatever was kept waiting for handovers to this instance is
+	 * handled first, so that it is handed on too. */
+	sm_scale_clear(&sc->expected);
+	sm_scale_replay(sm);
 	sm_scale_remove(&sc->holders, domain, sm->name);
 	for (struct sm_scale_pair *p = sc->holders; p != NULL; p = p->next) {
 		if (strcmp(p->domain, domain) == 0)

@@ -201,12 +201,36 @@ class Scale:
         contact.remove_handler('status ' + tag)
 
 
+def block(c, jid):
+    """XEP-0191: c blocks jid."""
+    q = c.make_iq_set()
+    b = ET.SubElement(q.xml, '{urn:xmpp:blocking}block')
+    ET.SubElement(b, '{urn:xmpp:blocking}item', jid=jid)
+    return q.send(timeout=10)
+
+
+async def assert_blocked(d, user, blocker, tag):
+    """A message from user to blocker bounces and never arrives."""
+    c, x = d.clients[user], d.clients[blocker]
+    m = c.make_message(mto='%s@localhost' % blocker, mbody=tag, mtype='chat')
+    m['id'] = tag
+    m.send()
+    await F.wait_for(lambda: tag in c.errors, 5, 'error for a message to %s, who blocks %s'
+                     % (blocker, user))
+    await asyncio.sleep(0.2)
+    assert not [msg for msg in x.messages if msg[1] == tag], 'a blocked message arrived'
+
+
 def _check_traffic(d, t, what):
     rep = t.report()
     F.still_connected(d, USERS)
     summary = F.assert_exactly_once(rep)
     unavailable = d.unavailable_seen()
     assert not unavailable, '%s: contacts saw unavailable presence: %s' % (what, unavailable)
+    # Nobody changed presence: a contact hearing any (c2s's re-announced
+    # presence taken as a new broadcast) would be a duplicate.
+    heard = [(c.user, f, typ) for c in d.clients.values() for f, typ in c.presences]
+    assert not heard, '%s: presence broadcast again: %s' % (what, heard[:10])
     rows = d.offline_rows()
     assert not rows, '%s: messages for online users stored offline: %s' % (what, rows[:10])
     return summary
@@ -234,6 +258,15 @@ def test_scale_out_and_in_hands_sessions_over(router):
             out['out'] = _check_traffic(d, t, 'scale-out')
             assert 'handed %d session(s)' % len(moving) in d.sm.log(), d.sm.log()
             await d.check_moved_user(moving[0], 'moved-out')
+            # The moved user blocks someone (not a contact: no presence
+            # effect) while on sm2; the block must hold on sm1 after
+            # scale-in too (sm1 read the blocking accounts long before).
+            i = USERS.index(moving[0])
+            blocked = USERS[(i + 4) % len(USERS)]
+            await block(d.clients[moving[0]], '%s@localhost' % blocked)
+            await assert_blocked(d, blocked, moving[0], 'blocked-on-sm2')
+            for c in d.clients.values():
+                c.presences.clear()
 
             # Scale-in under traffic: SIGTERM of sm2 (fresh bookkeeping).
             for c in d.clients.values():
@@ -248,6 +281,7 @@ def test_scale_out_and_in_hands_sessions_over(router):
             out['in'] = _check_traffic(d, t, 'scale-in')
             assert 'handed %d session(s)' % len(moving) in d.sm2.log(), d.sm2.log()
             await d.check_moved_user(moving[0], 'moved-back')
+            await assert_blocked(d, blocked, moving[0], 'blocked-on-sm1')
             for c in d.clients.values():
                 c.disconnect()
             await asyncio.sleep(0.3)
