@@ -4,10 +4,9 @@
 
 #include <string.h>
 
-#define RENDEZVOUS_FNV_OFFSET 0xcbf29ce484222325ULL
 #define RENDEZVOUS_FNV_PRIME 0x100000001b3ULL
 
-static uint64_t rendezvous_fnv(uint64_t h, const char *s, size_t len)
+uint64_t rendezvous_fnv(uint64_t h, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		h ^= (unsigned char)s[i];

@@ -16,6 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define RENDEZVOUS_FNV_OFFSET 0xcbf29ce484222325ULL
+
+/* 64-bit FNV-1a of len bytes of s, continuing from h (start with
+ * RENDEZVOUS_FNV_OFFSET); also the router's hash of bound names. */
+uint64_t rendezvous_fnv(uint64_t h, const char *s, size_t len);
 /* The score of (bare, instance); bare needs no NUL (bare_len bytes). */
 uint64_t rendezvous_score(const char *bare, size_t bare_len, const char *instance);
 

@@ -32,21 +32,9 @@ struct route_table {
 	void *default_target;
 };
 
-#define ROUTE_FNV_OFFSET 0xcbf29ce484222325ULL
-#define ROUTE_FNV_PRIME 0x100000001b3ULL
-
-static uint64_t route_fnv(uint64_t h, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= ROUTE_FNV_PRIME;
-	}
-	return h;
-}
-
 static uint64_t route_hash(const char *name, size_t len)
 {
-	return route_fnv(ROUTE_FNV_OFFSET, name, len);
+	return rendezvous_fnv(RENDEZVOUS_FNV_OFFSET, name, len);
 }
 
 uint64_t route_score(const char *bare, size_t bare_len, const char *instance)

@@ -269,6 +269,31 @@ static char *sm_pep_dup(const char *s)
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
+/* A new contact of service, remembered first in the list. */
+static struct sm_pep_contact *sm_pep_contact_new(struct sm *sm, const char *service,
+						 const char *jid)
+{
+	struct sm_pep_contact *c = xcalloc(1, sizeof(*c));
+
+	c->service = xstrdup(service);
+	c->jid = xstrdup(jid);
+	c->next = sm->pep->contacts;
+	sm->pep->contacts = c;
+	sm->pep->n_contacts++;
+	return c;
+}
+
+static void sm_pep_contact_caps(struct sm_pep_contact *c, const char *node, const char *ver,
+				const char *hash)
+{
+	free(c->node);
+	free(c->ver);
+	free(c->hash);
+	c->node = sm_pep_dup(node);
+	c->ver = sm_pep_dup(ver);
+	c->hash = sm_pep_dup(hash);
+}
+
 static bool sm_pep_same(const char *a, const char *b)
 {
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
@@ -329,19 +354,9 @@ void sm_pep_presence(struct sm *sm, const char *service, const char *from,
 		if (ver == NULL || sm->pep->n_contacts >= SM_PEP_CONTACTS_MAX ||
 		    !sm_pep_entitled(sm, service, bare))
 			goto out; /* nothing pubsub could use */
-		c = xcalloc(1, sizeof(*c));
-		c->service = xstrdup(service);
-		c->jid = xstrdup(full);
-		c->next = sm->pep->contacts;
-		sm->pep->contacts = c;
-		sm->pep->n_contacts++;
+		c = sm_pep_contact_new(sm, service, full);
 	}
-	free(c->node);
-	free(c->ver);
-	free(c->hash);
-	c->node = sm_pep_dup(node);
-	c->ver = sm_pep_dup(ver);
-	c->hash = sm_pep_dup(hash);
+	sm_pep_contact_caps(c, node, ver, hash);
 	if (sm_pep_up(sm))
 		sm_pep_notice(sm, c, true, false);
 out:
@@ -400,21 +415,11 @@ void sm_pep_take_over(struct sm *sm, const struct stanza *contact)
 
 	if (service == NULL || jid == NULL || sm->pep->n_contacts >= SM_PEP_CONTACTS_MAX)
 		return;
-	struct sm_pep_contact **p = sm_pep_find(sm, service, jid), *c = *p;
-	if (c == NULL) {
-		c = xcalloc(1, sizeof(*c));
-		c->service = xstrdup(service);
-		c->jid = xstrdup(jid);
-		c->next = sm->pep->contacts;
-		sm->pep->contacts = c;
-		sm->pep->n_contacts++;
-	}
-	free(c->node);
-	free(c->ver);
-	free(c->hash);
-	c->node = sm_pep_dup(stanza_get_attr(contact, "node"));
-	c->ver = sm_pep_dup(stanza_get_attr(contact, "ver"));
-	c->hash = sm_pep_dup(stanza_get_attr(contact, "hash"));
+	struct sm_pep_contact *c = *sm_pep_find(sm, service, jid);
+	if (c == NULL)
+		c = sm_pep_contact_new(sm, service, jid);
+	sm_pep_contact_caps(c, stanza_get_attr(contact, "node"), stanza_get_attr(contact, "ver"),
+			    stanza_get_attr(contact, "hash"));
 }
 
 void sm_pep_account_deleted(struct sm *sm, const char *bare)

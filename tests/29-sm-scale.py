@@ -20,7 +20,7 @@ Traffic bookkeeping comes from 28-faults-common.py.
 """
 
 import asyncio
-import importlib.util
+import importlib
 import os
 import re
 import sqlite3
@@ -32,15 +32,13 @@ import pytest
 
 from conftest import BUILD_DIR
 
-_here = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location('faults', os.path.join(_here, '28-faults-common.py'))
-F = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(F)
-from fake_sm import C2SProcess  # noqa: E402
+from fake_sm import C2SProcess
 
+F = importlib.import_module('28-faults-common')  # tests/ is on sys.path (conftest)
+
+BINARIES = ('junction-sm', 'junction-c2s', 'junctionctl')
 pytestmark = pytest.mark.skipif(
-    not all(os.access(os.path.join(BUILD_DIR, b), os.X_OK)
-            for b in ('junction-sm', 'junction-c2s', 'junctionctl')),
+    any(not os.access(os.path.join(BUILD_DIR, b), os.X_OK) for b in BINARIES),
     reason='sm, c2s or junctionctl not built')
 
 USERS = ['s%02d' % i for i in range(14)]
@@ -106,6 +104,21 @@ class Scale:
         self.sm2 = None
         self.clients = {}
         self.c2s.start()
+
+    def run(self, body):
+        """Everyone logged in and subscribed, then body(), then everyone
+        logged out and every process stopped (sanitizer reports fail)."""
+        async def main():
+            await self.login_all()
+            await self.subscribe_ring()
+            await body()
+            for c in self.clients.values():
+                c.disconnect()
+            await asyncio.sleep(0.3)
+        try:
+            asyncio.run(main())
+        finally:
+            self.stop()
 
     def stop(self):
         errors = []
@@ -240,54 +253,46 @@ def _check_traffic(d, t, what):
 def test_scale_out_and_in_hands_sessions_over(router):
     d = Scale(router)
     out = {}
-    try:
-        async def body():
-            await d.login_all()
-            await d.subscribe_ring()
-            assert d.sessions() == {SM1: len(USERS)}
-            moving = [u for u in USERS if owner(u, [SM1, SM2]) == SM2]
-            assert moving and len(moving) < len(USERS), 'the hash moves some users, not all'
 
-            # Scale-out under traffic.
-            t = F.Traffic(d, pairs=PAIRS).start()
-            await t.run(1.0)
-            d.sm2 = await asyncio.to_thread(Sm2, d.r)
-            out['split'] = await d.wait_split([SM1, SM2], 'after scale-out')
-            await t.run(1.5)
-            await t.stop()
-            out['out'] = _check_traffic(d, t, 'scale-out')
-            assert 'handed %d session(s)' % len(moving) in d.sm.log(), d.sm.log()
-            await d.check_moved_user(moving[0], 'moved-out')
-            # The moved user blocks someone (not a contact: no presence
-            # effect) while on sm2; the block must hold on sm1 after
-            # scale-in too (sm1 read the blocking accounts long before).
-            i = USERS.index(moving[0])
-            blocked = USERS[(i + 4) % len(USERS)]
-            await block(d.clients[moving[0]], '%s@localhost' % blocked)
-            await assert_blocked(d, blocked, moving[0], 'blocked-on-sm2')
-            for c in d.clients.values():
-                c.presences.clear()
+    async def body():
+        assert d.sessions() == {SM1: len(USERS)}
+        moving = [u for u in USERS if owner(u, [SM1, SM2]) == SM2]
+        assert moving and len(moving) < len(USERS), 'the hash moves some users, not all'
 
-            # Scale-in under traffic: SIGTERM of sm2 (fresh bookkeeping).
-            for c in d.clients.values():
-                c.messages.clear()
-                c.errors.clear()
-            t = F.Traffic(d, pairs=PAIRS).start()
-            await t.run(1.0)
-            await asyncio.to_thread(d.sm2.stop)
-            await d.wait_split([SM1], 'after scale-in')
-            await t.run(1.5)
-            await t.stop()
-            out['in'] = _check_traffic(d, t, 'scale-in')
-            assert 'handed %d session(s)' % len(moving) in d.sm2.log(), d.sm2.log()
-            await d.check_moved_user(moving[0], 'moved-back')
-            await assert_blocked(d, blocked, moving[0], 'blocked-on-sm1')
-            for c in d.clients.values():
-                c.disconnect()
-            await asyncio.sleep(0.3)
-        asyncio.run(body())
-    finally:
-        d.stop()
+        # Scale-out under traffic.
+        t = F.Traffic(d, pairs=PAIRS).start()
+        await t.run(1.0)
+        d.sm2 = await asyncio.to_thread(Sm2, d.r)
+        out['split'] = await d.wait_split([SM1, SM2], 'after scale-out')
+        await t.run(1.5)
+        await t.stop()
+        out['out'] = _check_traffic(d, t, 'scale-out')
+        assert 'handed %d session(s)' % len(moving) in d.sm.log(), d.sm.log()
+        await d.check_moved_user(moving[0], 'moved-out')
+        # The moved user blocks someone (not a contact: no presence
+        # effect) while on sm2; the block must hold on sm1 after
+        # scale-in too (sm1 read the blocking accounts long before).
+        i = USERS.index(moving[0])
+        blocked = USERS[(i + 4) % len(USERS)]
+        await block(d.clients[moving[0]], '%s@localhost' % blocked)
+        await assert_blocked(d, blocked, moving[0], 'blocked-on-sm2')
+
+        # Scale-in under traffic: SIGTERM of sm2 (fresh bookkeeping).
+        for c in d.clients.values():
+            c.presences.clear()
+            c.messages.clear()
+            c.errors.clear()
+        t = F.Traffic(d, pairs=PAIRS).start()
+        await t.run(1.0)
+        await asyncio.to_thread(d.sm2.stop)
+        await d.wait_split([SM1], 'after scale-in')
+        await t.run(1.5)
+        await t.stop()
+        out['in'] = _check_traffic(d, t, 'scale-in')
+        assert 'handed %d session(s)' % len(moving) in d.sm2.log(), d.sm2.log()
+        await d.check_moved_user(moving[0], 'moved-back')
+        await assert_blocked(d, blocked, moving[0], 'blocked-on-sm1')
+    d.run(body)
     print('split after scale-out %s; scale-out: %s; scale-in: %s'
           % (out.get('split'), out.get('out'), out.get('in')))
 
@@ -300,37 +305,30 @@ def test_kill_9_of_one_of_two_sm_instances(router):
     instance are not covered (no handover can come from it)."""
     d = Scale(router)
     out = {}
-    try:
-        async def body():
-            await d.login_all()
-            await d.subscribe_ring()
-            d.sm2 = await asyncio.to_thread(Sm2, d.r)
-            await d.wait_split([SM1, SM2], 'after scale-out')
-            moving = [u for u in USERS if owner(u, [SM1, SM2]) == SM2]
-            t = F.Traffic(d, pairs=PAIRS).start()
-            await t.run(1.0)
-            t_kill = time.monotonic()
-            await asyncio.to_thread(d.sm2.kill9)
-            await d.wait_split([SM1], 'after kill -9')
-            out['back'] = time.monotonic() - t_kill
-            t_back = time.monotonic()
-            await t.run(1.0)
-            await t.stop()
-            rep = t.report()
-            F.still_connected(d, USERS)
-            assert not rep['duplicates'] and not rep['disorder'], rep
-            # Everything sent once the sessions were back is delivered.
-            late = [mid for (a, b), sent in t.sent.items() for mid, ts in sent
-                    if ts >= t_back + 0.5 and mid not in t.received(a, b)]
-            assert not late, late[:10]
-            out['lost'] = len(rep['lost'])
-            out['bounced'] = rep['bounced']
-            await d.check_moved_user(moving[0], 'after-kill')
-            for c in d.clients.values():
-                c.disconnect()
-            await asyncio.sleep(0.3)
-        asyncio.run(body())
-    finally:
-        d.stop()
+
+    async def body():
+        d.sm2 = await asyncio.to_thread(Sm2, d.r)
+        await d.wait_split([SM1, SM2], 'after scale-out')
+        moving = [u for u in USERS if owner(u, [SM1, SM2]) == SM2]
+        t = F.Traffic(d, pairs=PAIRS).start()
+        await t.run(1.0)
+        t_kill = time.monotonic()
+        await asyncio.to_thread(d.sm2.kill9)
+        await d.wait_split([SM1], 'after kill -9')
+        out['back'] = time.monotonic() - t_kill
+        t_back = time.monotonic()
+        await t.run(1.0)
+        await t.stop()
+        rep = t.report()
+        F.still_connected(d, USERS)
+        assert not rep['duplicates'] and not rep['disorder'], rep
+        # Everything sent once the sessions were back is delivered.
+        late = [mid for (a, b), sent in t.sent.items() for mid, ts in sent
+                if ts >= t_back + 0.5 and mid not in t.received(a, b)]
+        assert not late, late[:10]
+        out['lost'] = len(rep['lost'])
+        out['bounced'] = rep['bounced']
+        await d.check_moved_user(moving[0], 'after-kill')
+    d.run(body)
     print('kill -9 of sm2: sessions back on sm1 after %.2fs; lost %s, bounced %s'
           % (out.get('back', -1), out.get('lost'), out.get('bounced')))
