@@ -90,6 +90,7 @@ static void sm_handover_session(struct sm_handover_out *o, const struct sm_sessi
 	for (const struct sm_directed *d = s->directed; d != NULL; d = d->next)
 		stanza_set_attr(stanza_add_child(e, "directed", NULL), "jid", d->jid);
 	o->sessions++;
+	o->sm->count.handed_over++;
 }
 
 /* Is bare (normalised) an account of domain? */
@@ -210,6 +211,7 @@ void sm_handover_receive(struct sm *sm, struct stanza *iq, struct stanza *handov
 		if (strcmp(c->name, "session") == 0) {
 			sm_handover_install(sm, from, c);
 			sessions++;
+			sm->count.taken_over++;
 		} else if (strcmp(c->name, "contact") == 0) {
 			sm_pep_take_over(sm, c);
 		}

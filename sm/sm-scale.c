@@ -178,9 +178,11 @@ static void sm_scale_on_timer(uv_timer_t *timer)
 	struct sm *sm = timer->data;
 	struct sm_scale *sc = sm->scale;
 
-	for (const struct sm_scale_pair *p = sc->expected; p != NULL; p = p->next)
+	for (const struct sm_scale_pair *p = sc->expected; p != NULL; p = p->next) {
 		JLOG_WARN(0, "no handover of %s from %s in time: going on without it", p->domain,
 			  p->instance);
+		sm->count.handover_timeouts++;
+	}
 	sm_scale_clear(&sc->expected);
 	sm_scale_replay(sm);
 	if (sc->leaving != NULL) {

@@ -119,6 +119,9 @@ struct sm {
 	struct {
 		uint64_t bounces;        /* stanzas answered with an error */
 		uint64_t offline_stored; /* messages stored for later */
+		uint64_t handed_over;    /* sessions sent to another instance */
+		uint64_t taken_over;     /* sessions received from another instance */
+		uint64_t handover_timeouts; /* handovers given up on (sm-scale.c) */
 	} count;
 	struct metrics_histogram store_seconds;
 	struct sm_pep *pep; /* sm-pep.c */
