@@ -328,7 +328,14 @@ def test_kill_9_of_one_of_two_sm_instances(router):
         assert not late, late[:10]
         out['lost'] = len(rep['lost'])
         out['bounced'] = rep['bounced']
+        # Routed to the survivor before c2s's re-announcement reached it:
+        # stored offline, then delivered (with a delay stamp) when the
+        # restored presence came.
+        out['via_offline'] = sum(1 for c in d.clients.values() for m in c.messages if m[3])
+        unavailable = d.unavailable_seen()
+        assert not unavailable, 'contacts saw unavailable presence: %s' % unavailable
         await d.check_moved_user(moving[0], 'after-kill')
     d.run(body)
-    print('kill -9 of sm2: sessions back on sm1 after %.2fs; lost %s, bounced %s'
-          % (out.get('back', -1), out.get('lost'), out.get('bounced')))
+    print('kill -9 of sm2: sessions back on sm1 after %.2fs; lost %s, bounced %s, '
+          'delivered through offline storage %s'
+          % (out.get('back', -1), out.get('lost'), out.get('bounced'), out.get('via_offline')))
