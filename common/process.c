@@ -19,11 +19,13 @@ static const char *process_name_option;
 
 static void process_usage(FILE *out, const char *name)
 {
-	fprintf(out,
-		"usage: junction-%s -c FILE [-n NAME]\n"
-		"  -c FILE   the Junction configuration file (INI)\n"
-		"  -n NAME   --name NAME: this instance's component name (a second sm)\n",
-		name);
+	bool named = strcmp(name, "sm") == 0;
+
+	fprintf(out, "usage: junction-%s -c FILE%s\n", name, named ? " [-n NAME]" : "");
+	fprintf(out, "  -c FILE   the Junction configuration file (INI)\n");
+	if (named)
+		fprintf(out, "  -n NAME   --name NAME: this instance's component name (default "
+			     "sm.FIRSTDOMAIN; each sm instance needs its own)\n");
 }
 
 enum log_level process_log_level(const struct config *config, const char *name)
@@ -126,7 +128,9 @@ int process_start(int argc, char **argv, const char *name, struct config **confi
 			return 2;
 		}
 	}
-	if (path == NULL || optind != argc) {
+	/* Only sm runs as several instances of one configuration. */
+	if (path == NULL || optind != argc ||
+	    (process_name_option != NULL && strcmp(name, "sm") != 0)) {
 		process_usage(stderr, name);
 		return 2;
 	}

@@ -1,7 +1,7 @@
 /* process.h: the start-up every Junction daemon shares.
  *
- * Each process is run as `junction-NAME -c FILE [-n INSTANCE]`, in the
- * foreground (-n, --name: the instance's component name, for a second sm): parse
+ * Each process is run as `junction-NAME -c FILE`, in the foreground (sm
+ * also takes -n/--name INSTANCE, its component name, for a second sm): parse
  * that command line, load the one configuration file (a bad one is a
  * one-line message naming file, line and key, and exit status 1), start
  * logging at the process's own log_level or [junction] log_level (to
