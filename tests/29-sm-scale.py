@@ -339,3 +339,47 @@ def test_kill_9_of_one_of_two_sm_instances(router):
     print('kill -9 of sm2: sessions back on sm1 after %.2fs; lost %s, bounced %s, '
           'delivered through offline storage %s'
           % (out.get('back', -1), out.get('lost'), out.get('bounced'), out.get('via_offline')))
+
+
+@pytest.mark.timeout(120)
+def test_pep_contacts_move_with_the_account(router):
+    """What sm told pubsub about an account's contacts moves with the
+    account: after the scale-out, a contact leaving is reported to pubsub
+    by the new instance, so when it comes back pubsub sends it the last
+    item again (pubsub sends it only to a contact it did not know as
+    available with those caps)."""
+    pep = importlib.import_module('31-pep')
+    P = pep.P
+    if not os.access(P.PUBSUB_BIN, os.X_OK):
+        pytest.skip('junction-pubsub not built')
+    service = next(u for u in P.USERS if owner(u, [SM1, SM2]) == SM2)
+    contact = next(u for u in P.USERS if owner(u, [SM1, SM2]) == SM1)
+    service_jid = '%s@localhost' % service
+    d = P.start(router)
+    parts = {}
+    try:
+        async def main():
+            s = await pep.login(d, service, interests=(pep.TUNE,))
+            c = await pep.login(d, contact, interests=(pep.TUNE,))
+            await pep.A.share_presence(s, c, owner_jid=service_jid)
+            await asyncio.sleep(0.5)
+            await P.expect(await pep.publish(s, pep.TUNE, 't1', pep.tune('one')))
+            assert await pep.pep_event(c, pep.TUNE) == (service_jid, ['t1'])
+
+            parts['sm2'] = await asyncio.to_thread(Sm2, d.r)
+            await F.wait_for(lambda: 'over to %s' % SM2 in d.sm.log(), 10, 'the handover')
+            line = [x for x in d.sm.log().splitlines() if 'over to %s' % SM2 in x][-1]
+            assert 'handed 1 session(s) and 2 PEP contact(s)' in line, line
+
+            # The contact leaves (sm2 must tell pubsub) and comes back.
+            c.disconnect()
+            await asyncio.sleep(1.0)
+            c2 = await pep.login(d, contact, interests=(pep.TUNE,))
+            assert await pep.pep_event(c2, pep.TUNE) == (service_jid, ['t1'])
+            await P.expect(await pep.publish(s, pep.TUNE, 't2', pep.tune('two')))
+            assert await pep.pep_event(c2, pep.TUNE) == (service_jid, ['t2'])
+        asyncio.run(main())
+    finally:
+        if 'sm2' in parts and parts['sm2'].proc.poll() is None:
+            parts['sm2'].stop()
+        d.stop()
