@@ -17,6 +17,11 @@
  *   SM_SCALE_WAIT_MS passed), every stanza not addressed to this
  *   instance's own name is kept, in arrival order, and dispatched once
  *   they are in; at most SM_SCALE_KEPT_MAX of them.
+ * - Another instance died (its names went without a handover): its users
+ *   are ours now without their sessions, which c2s re-announces as it
+ *   sees the same event. For SM_SCALE_CRASH_MS, session starts and
+ *   restored presence are handled at once and everything else is kept, so
+ *   that messages find the sessions rather than offline storage.
  * - SIGTERM/SIGINT while another instance holds a served domain: unbind
  *   it, and when the router's unbound event comes back (everything it
  *   routed here came before) hand every session of it over to the new
@@ -37,6 +42,10 @@
 #define SM_SCALE_WAIT_MS 2000
 #define SM_SCALE_LEAVE_MS 5000
 #define SM_SCALE_KEPT_MAX 100000
+/* After an instance died: how long to keep stanzas while c2s re-announces
+ * its sessions (the instance name of that wait is ""). */
+#define SM_SCALE_CRASH_MS 500
+#define SM_SCALE_CRASH ""
 
 /* (domain, instance): a holder of a domain, or a handover expected. */
 struct sm_scale_pair {
@@ -179,6 +188,8 @@ static void sm_scale_on_timer(uv_timer_t *timer)
 	struct sm_scale *sc = sm->scale;
 
 	for (const struct sm_scale_pair *p = sc->expected; p != NULL; p = p->next) {
+		if (strcmp(p->instance, SM_SCALE_CRASH) == 0)
+			continue; /* the wait after a crash is over */
 		JLOG_WARN(0, "no handover of %s from %s in time: going on without it", p->domain,
 			  p->instance);
 		sm->count.handover_timeouts++;
@@ -202,6 +213,46 @@ static void sm_scale_expect(struct sm *sm, const char *domain, const char *insta
 	JLOG_INFO(0, "waiting for %s to hand over sessions of %s", instance, domain);
 }
 
+/* Only waits for c2s after a crash, no handover? */
+static bool sm_scale_crash_only(const struct sm_scale *sc)
+{
+	for (const struct sm_scale_pair *p = sc->expected; p != NULL; p = p->next) {
+		if (strcmp(p->instance, SM_SCALE_CRASH) != 0)
+			return false;
+	}
+	return sc->expected != NULL;
+}
+
+/* instance left domain without a handover (it died): its users are this
+ * instance's now, and c2s re-announces their sessions (it saw the same
+ * event). Keep stanzas for a moment, so that a message for one of them
+ * finds the session rather than offline storage. */
+static void sm_scale_crashed(struct sm *sm, const char *domain, const char *instance)
+{
+	JLOG_WARN(0, "%s left %s without handing its sessions over: keeping stanzas for %d ms "
+		     "while c2s re-announces them",
+		  instance, domain, SM_SCALE_CRASH_MS);
+	sm_scale_add(&sm->scale->expected, domain, SM_SCALE_CRASH);
+	sm_blocking_free(sm);
+	if (sm_scale_crash_only(sm->scale))
+		uv_timer_start(&sm->scale_timer, sm_scale_on_timer, SM_SCALE_CRASH_MS, 0);
+}
+
+/* A re-announcement from c2s (a session start, or its restored
+ * presence): what the kept stanzas of a crash wait are waiting for. */
+static bool sm_scale_reannounced(const struct stanza *st)
+{
+	const struct stanza *c = stanza_child_element(st, 0);
+	const char *v;
+
+	if (c == NULL || strcmp(c->ns, SM_NS_SESSION) != 0)
+		return false;
+	if (strcmp(st->name, "iq") == 0 && strcmp(c->name, "session") == 0)
+		return (v = stanza_get_attr(c, "action")) != NULL && strcmp(v, "start") == 0;
+	return strcmp(st->name, "message") == 0 && strcmp(c->name, "from-client") == 0 &&
+	       (v = stanza_get_attr(c, "restore")) != NULL && strcmp(v, "true") == 0;
+}
+
 void sm_scale_handover_done(struct sm *sm, const char *domain, const char *from)
 {
 	sm_scale_remove(&sm->scale->expected, domain, from);
@@ -213,6 +264,9 @@ bool sm_scale_hold(struct sm *sm, struct stanza *st)
 	struct sm_scale *sc = sm->scale;
 
 	if (sc->expected == NULL && sc->kept == NULL)
+		return false;
+	/* After a crash, sessions come back now; what waits for them after. */
+	if (sm_scale_crash_only(sc) && sm_scale_reannounced(st))
 		return false;
 	struct sm_scale_kept *k = xcalloc(1, sizeof(*k));
 	k->st = stanza_ref(st);
@@ -263,6 +317,10 @@ void sm_scale_event(struct sm *sm, const struct stanza *presence)
 		return;
 	if (!bound && strcmp(name, instance) == 0) {
 		/* An instance went: no handover will come from it. */
+		for (const struct sm_scale_pair *p = sc->expected; p != NULL; p = p->next) {
+			if (strcmp(p->instance, instance) == 0)
+				sm_scale_crashed(sm, p->domain, instance);
+		}
 		sm_scale_remove(&sc->expected, NULL, instance);
 		sm_scale_replay(sm);
 		return;
@@ -293,7 +351,7 @@ void sm_scale_event(struct sm *sm, const struct stanza *presence)
 		if (holding && sm_peers_trusted(sm, instance))
 			sm_scale_expect(sm, name, instance);
 		else if (holding)
-			sm_blocking_free(sm);
+			sm_scale_crashed(sm, name, instance);
 		sm_scale_replay(sm);
 	}
 }
