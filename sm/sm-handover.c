@@ -100,27 +100,31 @@ static bool sm_handover_in_domain(const char *bare, const char *domain)
 	return at != NULL && strcmp(at + 1, domain) == 0;
 }
 
+struct sm_handover_target {
+	const char *domain, *to;
+};
+
+/* Does the session's user belong to target->to now? */
+static bool sm_handover_moves(struct sm *sm, const struct sm_session *s, void *ctx)
+{
+	const struct sm_handover_target *t = ctx;
+	const char *owner = sm_handover_in_domain(s->bare, t->domain) ? sm_scale_owner(sm, s->bare)
+								       : NULL;
+	return owner != NULL && strcmp(owner, t->to) == 0;
+}
+
 void sm_handover_send(struct sm *sm, const char *domain, const char *to)
 {
 	struct sm_handover_out o = {.sm = sm, .domain = domain, .to = to};
-	struct sm_session **moving = NULL;
-	size_t n = 0;
+	struct sm_handover_target t = {domain, to};
+	struct sm_session *moving = sm_session_take(sm, sm_handover_moves, &t);
 
-	for (struct sm_session *s = sm->sessions; s != NULL; s = s->next) {
-		const char *owner = sm_handover_in_domain(s->bare, domain)
-					    ? sm_scale_owner(sm, s->bare)
-					    : NULL;
-		if (owner != NULL && strcmp(owner, to) == 0) {
-			moving = xrealloc(moving, (n + 1) * sizeof(*moving));
-			moving[n++] = s;
-		}
+	while (moving != NULL) {
+		struct sm_session *s = moving;
+		moving = s->next;
+		sm_handover_session(&o, s);
+		sm_session_release(s);
 	}
-	/* Oldest first, as they started. */
-	for (size_t i = n; i > 0; i--) {
-		sm_handover_session(&o, moving[i - 1]);
-		sm_session_drop(sm, moving[i - 1]);
-	}
-	free(moving);
 	struct stanza *contacts = sm_pep_hand_over(sm, domain, to);
 	for (size_t i = 0; contacts != NULL && i < stanza_count_child_elements(contacts); i++) {
 		const struct stanza *c = stanza_child_element(contacts, i);

@@ -162,10 +162,16 @@ void sm_session_deliver(struct sm *sm, const struct sm_session *session, const s
 void sm_session_push(struct sm *sm, const struct sm_session *session,
 		     const struct stanza *payload);
 void sm_session_free_all(struct sm *sm);
-/* Add a session built elsewhere (handed over by another instance). */
+/* Add a session built elsewhere (handed over by another instance),
+ * silently replacing one with the same full JID. */
 void sm_session_adopt(struct sm *sm, struct sm_session *session);
-/* Forget a session without telling anyone (handed over); frees it. */
-void sm_session_drop(struct sm *sm, struct sm_session *session);
+/* Take every session pred accepts out of the table in one pass, without
+ * telling anyone (handed over): a list linked by next, oldest first, whose
+ * sessions the caller frees with sm_session_release(). */
+struct sm_session *sm_session_take(struct sm *sm,
+				   bool (*pred)(struct sm *sm, const struct sm_session *s, void *ctx),
+				   void *ctx);
+void sm_session_release(struct sm_session *session);
 
 /* sm-deliver.c */
 /* A stanza addressed to one of sm's users (or domains), from anywhere. */
