@@ -44,11 +44,10 @@ static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
 	const char *name;
 	enum peers_change change = peers_event(&c2s->peers, st, &name, NULL);
 
-	if (change == PEERS_BOUND && c2s_serves(c2s, name)) {
+	if ((change == PEERS_BOUND || change == PEERS_LESS) && c2s_serves(c2s, name)) {
 		c2s_sm_reannounce(c2s, name);
-		c2s_hold_release(c2s, name);
-	} else if (change == PEERS_LESS && c2s_serves(c2s, name)) {
-		c2s_sm_reannounce(c2s, name);
+		if (change == PEERS_BOUND)
+			c2s_hold_release(c2s, name);
 	}
 }
 
@@ -218,10 +217,11 @@ void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
 
 /* A (new) sm instance bound a users' domain, or one of several let it go:
  * after an sm restart or crash it knows no sessions, and after a scale-out
- * users may have moved to it. Announce
- * again every established session in that domain, with the client's last
- * broadcast presence, so routing and presence come back while clients stay
- * connected. sm treats a start it already knows as a no-op. */
+ * or scale-in users may have moved to it. Announce again every established
+ * session in that domain, with the client's last broadcast presence, so
+ * routing and presence come back while clients stay connected. sm treats a
+ * start it already knows as a no-op, and the presence (restore='true') of
+ * a session it knows as available too. */
 static void c2s_sm_reannounce(struct c2s *c2s, const char *domain)
 {
 	size_t dlen = strlen(domain);

@@ -122,7 +122,8 @@ static bool sm_scale_served(const struct sm *sm, const char *domain)
 	return false;
 }
 
-size_t sm_scale_holders(const struct sm *sm, const char *domain)
+/* Holders this instance knows for domain (itself included). */
+static size_t sm_scale_holders(const struct sm *sm, const char *domain)
 {
 	size_t n = 0;
 

@@ -332,8 +332,6 @@ bool sm_scale_hold(struct sm *sm, struct stanza *st);
 /* The instance that owns the account bare now (rendezvous over the
  * domain's holders); NULL when no holder is known. */
 const char *sm_scale_owner(const struct sm *sm, const char *bare);
-/* Number of holders this instance knows for domain (itself included). */
-size_t sm_scale_holders(const struct sm *sm, const char *domain);
 /* Instance `from` finished handing over domain to this one. */
 void sm_scale_handover_done(struct sm *sm, const char *domain, const char *from);
 /* SIGTERM/SIGINT: when another instance holds a domain this one serves,
