@@ -204,16 +204,6 @@ static void sm_scale_on_timer(uv_timer_t *timer)
 	}
 }
 
-static void sm_scale_expect(struct sm *sm, const char *domain, const char *instance)
-{
-	sm_scale_add(&sm->scale->expected, domain, instance);
-	/* Users arrive whose blocklists this instance may not have read. */
-	sm_blocking_free(sm);
-	if (!uv_is_active((uv_handle_t *)&sm->scale_timer))
-		uv_timer_start(&sm->scale_timer, sm_scale_on_timer, SM_SCALE_WAIT_MS, 0);
-	JLOG_INFO(0, "waiting for %s to hand over sessions of %s", instance, domain);
-}
-
 /* Only waits for c2s after a crash, no handover? */
 static bool sm_scale_crash_only(const struct sm_scale *sc)
 {
@@ -222,6 +212,20 @@ static bool sm_scale_crash_only(const struct sm_scale *sc)
 			return false;
 	}
 	return sc->expected != NULL;
+}
+
+static void sm_scale_expect(struct sm *sm, const char *domain, const char *instance)
+{
+	/* A handover gets its own time, even after a crash's short wait. */
+	bool restart = !uv_is_active((uv_handle_t *)&sm->scale_timer) ||
+		       (sm_scale_crash_only(sm->scale) && sm->scale->leaving == NULL);
+
+	sm_scale_add(&sm->scale->expected, domain, instance);
+	/* Users arrive whose blocklists this instance may not have read. */
+	sm_blocking_free(sm);
+	if (restart)
+		uv_timer_start(&sm->scale_timer, sm_scale_on_timer, SM_SCALE_WAIT_MS, 0);
+	JLOG_INFO(0, "waiting for %s to hand over sessions of %s", instance, domain);
 }
 
 /* instance left domain without a handover (it died): its users are this
@@ -235,7 +239,7 @@ static void sm_scale_crashed(struct sm *sm, const char *domain, const char *inst
 		  instance, domain, SM_SCALE_CRASH_MS);
 	sm_scale_add(&sm->scale->expected, domain, SM_SCALE_CRASH);
 	sm_blocking_free(sm);
-	if (sm_scale_crash_only(sm->scale))
+	if (sm_scale_crash_only(sm->scale) && sm->scale->leaving == NULL)
 		uv_timer_start(&sm->scale_timer, sm_scale_on_timer, SM_SCALE_CRASH_MS, 0);
 }
 
@@ -318,11 +322,20 @@ void sm_scale_event(struct sm *sm, const struct stanza *presence)
 		return;
 	if (!bound && strcmp(name, instance) == 0) {
 		/* An instance went: no handover will come from it. */
-		for (const struct sm_scale_pair *p = sc->expected; p != NULL; p = p->next) {
-			if (strcmp(p->instance, instance) == 0)
-				sm_scale_crashed(sm, p->domain, instance);
+		struct sm_scale_pair *gone = NULL;
+		for (struct sm_scale_pair **p = &sc->expected; *p != NULL;) {
+			struct sm_scale_pair *e = *p;
+			if (strcmp(e->instance, instance) == 0) {
+				*p = e->next;
+				e->next = gone;
+				gone = e;
+			} else {
+				p = &e->next;
+			}
 		}
-		sm_scale_remove(&sc->expected, NULL, instance);
+		for (const struct sm_scale_pair *e = gone; e != NULL; e = e->next)
+			sm_scale_crashed(sm, e->domain, instance);
+		sm_scale_clear(&gone);
 		sm_scale_replay(sm);
 		return;
 	}
