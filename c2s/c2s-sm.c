@@ -36,14 +36,18 @@
 static void c2s_sm_reannounce(struct c2s *c2s, const char *domain);
 
 /* A watch event: a users' domain bound again by a trusted stream means sm
- * is (back) there: tell it about our sessions. */
+ * is (back) there: tell it about our sessions. So does one of several sm
+ * instances letting it go (stopped, or died: its users moved to the
+ * others, which know their sessions only if it handed them over). */
 static void c2s_sm_peer_event(struct c2s *c2s, const struct stanza *st)
 {
 	const char *name;
+	enum peers_change change = peers_event(&c2s->peers, st, &name, NULL);
 
-	if (peers_event(&c2s->peers, st, &name, NULL) == PEERS_BOUND && c2s_serves(c2s, name)) {
+	if ((change == PEERS_BOUND || change == PEERS_LESS) && c2s_serves(c2s, name)) {
 		c2s_sm_reannounce(c2s, name);
-		c2s_hold_release(c2s, name);
+		if (change == PEERS_BOUND)
+			c2s_hold_release(c2s, name);
 	}
 }
 
@@ -211,11 +215,13 @@ void c2s_sm_from_client(struct c2s_client *client, const struct stanza *st)
 	stanza_unref(&out);
 }
 
-/* A (new) sm instance bound a users' domain: after an sm restart it knows
- * no sessions, and after a scale-out users may have moved to it. Announce
- * again every established session in that domain, with the client's last
- * broadcast presence, so routing and presence come back while clients stay
- * connected. sm treats a start it already knows as a no-op. */
+/* A (new) sm instance bound a users' domain, or one of several let it go:
+ * after an sm restart or crash it knows no sessions, and after a scale-out
+ * or scale-in users may have moved to it. Announce again every established
+ * session in that domain, with the client's last broadcast presence, so
+ * routing and presence come back while clients stay connected. sm treats a
+ * start it already knows as a no-op, and the presence (restore='true') of
+ * a session it knows as available too. */
 static void c2s_sm_reannounce(struct c2s *c2s, const char *domain)
 {
 	size_t dlen = strlen(domain);
@@ -229,8 +235,15 @@ static void c2s_sm_reannounce(struct c2s *c2s, const char *domain)
 		char id[96];
 		snprintf(id, sizeof(id), "reannounce-%s", c->sid);
 		c2s_sm_send_session(c, "start", id);
-		if (c->presence != NULL)
-			(void)c2s_sm_send(c2s, c->presence);
+		if (c->presence != NULL) {
+			/* restore='true': sm ignores it for a session it knows
+			 * as available (handed over from another instance). */
+			struct stanza *p = stanza_copy(c->presence);
+			stanza_set_attr(stanza_find_child(p, "from-client", C2S_NS_SESSION),
+					"restore", "true");
+			(void)c2s_sm_send(c2s, p);
+			stanza_unref(&p);
+		}
 		n++;
 	}
 	if (n > 0)

@@ -58,6 +58,7 @@ enum peers_change peers_event(struct peers *peers, const struct stanza *presence
 			free(p);
 			return PEERS_GONE;
 		}
+		return PEERS_LESS;
 	}
 	*name_r = NULL;
 	return PEERS_NONE;

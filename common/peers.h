@@ -38,11 +38,12 @@ enum peers_change {
 	PEERS_NONE,  /* not a watch event, an untrusted holder, or nothing new */
 	PEERS_BOUND, /* a trusted stream bound the name (one more holder) */
 	PEERS_GONE,  /* the last trusted holder let the name go */
+	PEERS_LESS,  /* a trusted holder let a shared name go; others still hold it */
 };
 
 /* Apply one watch event (a presence whose child is in the
  * urn:junction:component:1 namespace). *name_r is the name it is about
- * (the presence's 'from', valid as long as the stanza) for BOUND and GONE;
+ * (the presence's 'from', valid as long as the stanza) for BOUND, GONE and LESS;
  * *instance_r whether the name was a stream's own name (may be NULL). */
 enum peers_change peers_event(struct peers *peers, const struct stanza *presence,
 			      const char **name_r, bool *instance_r);

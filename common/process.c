@@ -14,11 +14,18 @@
 
 /* This process's pid file, removed at process_stop(); "" when none. */
 static char process_pidfile[PIDFILE_PATH_MAX];
+/* -n NAME (--name NAME): this instance's component name; NULL when not given. */
+static const char *process_name_option;
 
 static void process_usage(FILE *out, const char *name)
 {
-	fprintf(out, "usage: junction-%s -c FILE\n"
-		     "  -c FILE   the Junction configuration file (INI)\n", name);
+	bool named = strcmp(name, "sm") == 0;
+
+	fprintf(out, "usage: junction-%s -c FILE%s\n", name, named ? " [-n NAME]" : "");
+	fprintf(out, "  -c FILE   the Junction configuration file (INI)\n");
+	if (named)
+		fprintf(out, "  -n NAME   --name NAME: this instance's component name (default "
+			     "sm.FIRSTDOMAIN; each sm instance needs its own)\n");
 }
 
 enum log_level process_log_level(const struct config *config, const char *name)
@@ -97,11 +104,21 @@ int process_start(int argc, char **argv, const char *name, struct config **confi
 	const char *path = NULL;
 	char err[512];
 	int opt;
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"name", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+	process_name_option = NULL;
+	while ((opt = getopt_long(argc, argv, "c:n:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'n':
+			process_name_option = optarg;
 			break;
 		case 'h':
 			process_usage(stdout, name);
@@ -111,7 +128,9 @@ int process_start(int argc, char **argv, const char *name, struct config **confi
 			return 2;
 		}
 	}
-	if (path == NULL || optind != argc) {
+	/* Only sm runs as several instances of one configuration. */
+	if (path == NULL || optind != argc ||
+	    (process_name_option != NULL && strcmp(name, "sm") != 0)) {
 		process_usage(stderr, name);
 		return 2;
 	}
@@ -135,6 +154,11 @@ int process_start(int argc, char **argv, const char *name, struct config **confi
 	}
 	signal(SIGPIPE, SIG_IGN);
 	return -1;
+}
+
+const char *process_name(void)
+{
+	return process_name_option;
 }
 
 void process_stop(struct config **config)

@@ -1,6 +1,7 @@
 /* process.h: the start-up every Junction daemon shares.
  *
- * Each process is run as `junction-NAME -c FILE`, in the foreground: parse
+ * Each process is run as `junction-NAME -c FILE`, in the foreground (sm
+ * also takes -n/--name INSTANCE, its component name, for a second sm): parse
  * that command line, load the one configuration file (a bad one is a
  * one-line message naming file, line and key, and exit status 1), start
  * logging at the process's own log_level or [junction] log_level (to
@@ -25,6 +26,8 @@ struct config;
  * status to return at once. name is the process's section ("router",
  * "c2s", "sm", ...). */
 int process_start(int argc, char **argv, const char *name, struct config **config_r);
+/* The -n/--name option's value (a string in argv), or NULL. */
+const char *process_name(void);
 /* The level name's section asks for, else [junction] log_level. */
 enum log_level process_log_level(const struct config *config, const char *name);
 /* SIGHUP: load the configuration file again, apply its log level and

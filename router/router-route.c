@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "rendezvous.h"
 
 struct route_target {
 	void *target;
@@ -31,40 +32,14 @@ struct route_table {
 	void *default_target;
 };
 
-#define ROUTE_FNV_OFFSET 0xcbf29ce484222325ULL
-#define ROUTE_FNV_PRIME 0x100000001b3ULL
-
-static uint64_t route_fnv(uint64_t h, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= ROUTE_FNV_PRIME;
-	}
-	return h;
-}
-
 static uint64_t route_hash(const char *name, size_t len)
 {
-	return route_fnv(ROUTE_FNV_OFFSET, name, len);
-}
-
-/* splitmix64's finaliser: FNV alone has weak high bits for short keys. */
-static uint64_t route_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
+	return rendezvous_fnv(RENDEZVOUS_FNV_OFFSET, name, len);
 }
 
 uint64_t route_score(const char *bare, size_t bare_len, const char *instance)
 {
-	uint64_t h = route_hash(bare, bare_len);
-	h ^= 0xff; /* separator that cannot occur in a JID */
-	h *= ROUTE_FNV_PRIME;
-	return route_mix(route_fnv(h, instance, strlen(instance)));
+	return rendezvous_score(bare, bare_len, instance);
 }
 
 struct route_table *route_table_new(void)

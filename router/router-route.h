@@ -5,7 +5,8 @@
  * by one target or shared by several; for a shared name the target is chosen
  * by rendezvous hashing of the recipient's bare JID over each target's stable
  * instance name, so one user always meets the same instance and adding or
- * removing an instance moves only the users it wins or loses. One target may
+ * removing an instance moves only the users it wins or loses (the score is
+ * common/rendezvous.h's, which sm computes too). One target may
  * also hold the default route (s2s). The table copies the strings it is given;
  * targets are borrowed and must be unbound before they go away.
  *

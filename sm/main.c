@@ -1,12 +1,15 @@
 /* main.c: junction-sm start-up, the router link and stanza dispatch.
  *
- *   junction-sm -c FILE
+ *   junction-sm -c FILE [-n NAME]
  *
- * Opens the store (DATA_DIR/sm.db), connects to the router as
- * "sm.FIRSTDOMAIN" binding every served domain in shared mode, asks to
+ * Opens the store (DATA_DIR/sm.db), connects to the router as NAME
+ * (default "sm.FIRSTDOMAIN"; a second instance needs its own) binding
+ * every served domain in shared mode, asks to
  * watch bound names (to know Junction's own peers), then hands each stanza
  * to the session protocol, the server's iq handling or the delivery rules.
- * SIGTERM/SIGINT stop it cleanly. Init steps are mirrored in reverse.
+ * SIGTERM/SIGINT stop it cleanly (handing its sessions over first when
+ * another instance shares a domain, sm-scale.c). Init steps are mirrored
+ * in reverse.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -60,25 +63,44 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 {
 	struct sm *sm = ctx;
 	const char *to = stanza_get_attr(st, "to");
-	const char *from = stanza_get_attr(st, "from");
 	(void)component;
 
 	if (to != NULL && strcmp(to, sm->name) == 0) {
-		/* Addressed to this instance: router events, replies, status. */
-		if (strcmp(st->name, "presence") == 0)
+		/* Addressed to this instance: router events, replies, status,
+		 * handovers from the other instances. */
+		if (strcmp(st->name, "presence") == 0) {
 			sm_peers_event(sm, st);
-		else if (strcmp(st->name, "iq") == 0 && sm_child_is(st, "status", SM_NS_SESSION))
+			sm_scale_event(sm, st);
+		} else if (strcmp(st->name, "iq") == 0 && sm_child_is(st, "status", SM_NS_SESSION)) {
 			sm_status(sm, st);
+		} else if (strcmp(st->name, "iq") == 0 &&
+			   sm_child_is(st, "handover", SM_NS_SESSION)) {
+			sm_handover_receive(sm, st, stanza_child_element(st, 0));
+		}
 		return;
 	}
+	if (!sm_scale_hold(sm, st))
+		sm_dispatch(sm, st);
+}
+
+void sm_dispatch(struct sm *sm, struct stanza *st)
+{
+	const char *from = stanza_get_attr(st, "from");
+
 	if (strcmp(st->name, "message") == 0 && from != NULL &&
 	    sm_child_is(st, "from-client", SM_NS_SESSION)) {
 		struct stanza *wrap = stanza_child_element(st, 0);
 		struct stanza *inner = stanza_child_element(wrap, 0);
 		const char *sid = stanza_get_attr(wrap, "sid");
+		const char *restore = stanza_get_attr(wrap, "restore");
 		struct sm_session *s = sid != NULL && sm_peers_trusted(sm, from)
 					       ? sm_session_find_sid(sm, from, sid)
 					       : NULL;
+		/* c2s re-announcing the presence of a session handed over
+		 * with it: contacts heard it already. */
+		if (s != NULL && s->available && restore != NULL && strcmp(restore, "true") == 0 &&
+		    inner != NULL && strcmp(inner->name, "presence") == 0)
+			return;
 		if (s != NULL && inner != NULL) {
 			struct stanza *copy = stanza_copy(inner);
 			/* Whatever namespace c2s wrote it in, it goes out on
@@ -117,6 +139,7 @@ static void sm_on_down(struct component *component, const char *why, void *ctx)
 	(void)component;
 	(void)why;
 	sm_peers_free(sm);
+	sm_scale_reset(sm);
 }
 
 static const struct component_callbacks sm_component_callbacks = {
@@ -133,12 +156,23 @@ static void sm_on_signal(uv_signal_t *sig, int signum)
 		process_reload_log_level(sm->config, "sm");
 		return;
 	}
+	if (sm_scale_leave(sm))
+		return; /* sm_stop() once the sessions are handed over */
+	sm_stop(sm);
+}
+
+void sm_stop(struct sm *sm)
+{
+	if (sm->stopping)
+		return;
+	sm->stopping = true;
 	JLOG_INFO(0, "shutting down");
 	sm_metrics_stop(sm);
 	sm_offline_acks_run(sm);
 	component_stop(&sm->component);
 	store_detach_loop(sm->store);
 	uv_close((uv_handle_t *)&sm->ack_timer, NULL);
+	uv_close((uv_handle_t *)&sm->scale_timer, NULL);
 	uv_close((uv_handle_t *)&sm->sig_term, NULL);
 	uv_close((uv_handle_t *)&sm->sig_int, NULL);
 	uv_close((uv_handle_t *)&sm->sig_hup, NULL);
@@ -161,7 +195,10 @@ int main(int argc, char **argv)
 	size_t n_domains;
 	const char *const *domains = config_get_list(sm.config, "junction", "domains", &n_domains);
 	struct buf name = {0};
-	buf_printf(&name, "sm.%s", domains[0]);
+	if (process_name() != NULL)
+		buf_append_str(&name, process_name());
+	else
+		buf_printf(&name, "sm.%s", domains[0]);
 	sm.name = buf_steal(&name);
 	struct component_options o = {
 		.address = config_get(sm.config, "router", "listen"),
@@ -185,6 +222,7 @@ int main(int argc, char **argv)
 	conn_loop_init(sm.loop);
 	uv_timer_init(sm.loop, &sm.ack_timer);
 	sm.ack_timer.data = &sm;
+	sm_scale_init(&sm);
 	component_start(sm.loop, &o, &sm_component_callbacks, &sm, &sm.component);
 	sm_metrics_start(&sm);
 	uv_signal_init(sm.loop, &sm.sig_term);
@@ -206,6 +244,7 @@ int main(int argc, char **argv)
 	sm_blocking_free(&sm);
 	sm_peers_free(&sm);
 	sm_pep_free(&sm);
+	sm_scale_free(&sm);
 	free(sm.name);
 	store_close(&sm.store);
 	process_stop(&sm.config);

@@ -20,6 +20,13 @@ static void sm_metrics_collect(struct buf *out, void *ctx)
 		       "stanzas sm answered with an error", sm->count.bounces);
 	metrics_single(out, "junction_sm_offline_stored_total", "counter",
 		       "messages stored for an offline user", sm->count.offline_stored);
+	metrics_single(out, "junction_sm_sessions_handed_over_total", "counter",
+		       "sessions handed over to another sm instance", sm->count.handed_over);
+	metrics_single(out, "junction_sm_sessions_taken_over_total", "counter",
+		       "sessions handed over by another sm instance", sm->count.taken_over);
+	metrics_single(out, "junction_sm_handover_timeouts_total", "counter",
+		       "handovers from another sm instance given up on",
+		       sm->count.handover_timeouts);
 	metrics_histogram_write(out, "junction_sm_store_seconds",
 				"duration of each SQLite statement step on sm's database",
 				&sm->store_seconds);

@@ -14,6 +14,9 @@
  * said, to say it again (replay='true') when pubsub comes back, and to
  * say "unavailable" only about contacts it announced.
  *
+ * When the account moves to another sm instance (scale-out or scale-in),
+ * what was said about it moves too (sm_pep_hand_over(), sm-handover.c).
+ *
  * When no trusted stream holds the pubsub domain, sm answers as if PEP
  * did not exist (service-unavailable; disco without PEP).
  */
@@ -266,6 +269,31 @@ static char *sm_pep_dup(const char *s)
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
+/* A new contact of service, remembered first in the list. */
+static struct sm_pep_contact *sm_pep_contact_new(struct sm *sm, const char *service,
+						 const char *jid)
+{
+	struct sm_pep_contact *c = xcalloc(1, sizeof(*c));
+
+	c->service = xstrdup(service);
+	c->jid = xstrdup(jid);
+	c->next = sm->pep->contacts;
+	sm->pep->contacts = c;
+	sm->pep->n_contacts++;
+	return c;
+}
+
+static void sm_pep_contact_caps(struct sm_pep_contact *c, const char *node, const char *ver,
+				const char *hash)
+{
+	free(c->node);
+	free(c->ver);
+	free(c->hash);
+	c->node = sm_pep_dup(node);
+	c->ver = sm_pep_dup(ver);
+	c->hash = sm_pep_dup(hash);
+}
+
 static bool sm_pep_same(const char *a, const char *b)
 {
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
@@ -326,19 +354,9 @@ void sm_pep_presence(struct sm *sm, const char *service, const char *from,
 		if (ver == NULL || sm->pep->n_contacts >= SM_PEP_CONTACTS_MAX ||
 		    !sm_pep_entitled(sm, service, bare))
 			goto out; /* nothing pubsub could use */
-		c = xcalloc(1, sizeof(*c));
-		c->service = xstrdup(service);
-		c->jid = xstrdup(full);
-		c->next = sm->pep->contacts;
-		sm->pep->contacts = c;
-		sm->pep->n_contacts++;
+		c = sm_pep_contact_new(sm, service, full);
 	}
-	free(c->node);
-	free(c->ver);
-	free(c->hash);
-	c->node = sm_pep_dup(node);
-	c->ver = sm_pep_dup(ver);
-	c->hash = sm_pep_dup(hash);
+	sm_pep_contact_caps(c, node, ver, hash);
 	if (sm_pep_up(sm))
 		sm_pep_notice(sm, c, true, false);
 out:
@@ -353,6 +371,55 @@ void sm_pep_peer_bound(struct sm *sm, const char *name)
 	/* pubsub (re)started: it knows nobody's presence. */
 	for (const struct sm_pep_contact *c = sm->pep->contacts; c != NULL; c = c->next)
 		sm_pep_notice(sm, c, true, true);
+}
+
+/* Is service (a bare JID) an account of domain? */
+static bool sm_pep_in_domain(const char *service, const char *domain)
+{
+	const char *at = strchr(service, '@');
+	return at != NULL && strcmp(at + 1, domain) == 0;
+}
+
+struct stanza *sm_pep_hand_over(struct sm *sm, const char *domain, const char *instance)
+{
+	struct stanza *out = NULL;
+
+	for (struct sm_pep_contact **p = &sm->pep->contacts; *p != NULL;) {
+		struct sm_pep_contact *c = *p;
+		const char *owner = sm_pep_in_domain(c->service, domain)
+					    ? sm_scale_owner(sm, c->service)
+					    : NULL;
+		if (owner == NULL || strcmp(owner, instance) != 0) {
+			p = &c->next;
+			continue;
+		}
+		if (out == NULL)
+			out = stanza_new("contacts", SM_NS_SESSION);
+		struct stanza *e = stanza_add_child(out, "contact", NULL);
+		stanza_set_attr(e, "service", c->service);
+		stanza_set_attr(e, "jid", c->jid);
+		stanza_set_attr(e, "node", c->node);
+		stanza_set_attr(e, "ver", c->ver);
+		stanza_set_attr(e, "hash", c->hash);
+		*p = c->next;
+		sm->pep->n_contacts--;
+		sm_pep_contact_free(c);
+	}
+	return out;
+}
+
+void sm_pep_take_over(struct sm *sm, const struct stanza *contact)
+{
+	const char *service = stanza_get_attr(contact, "service");
+	const char *jid = stanza_get_attr(contact, "jid");
+
+	if (service == NULL || jid == NULL || sm->pep->n_contacts >= SM_PEP_CONTACTS_MAX)
+		return;
+	struct sm_pep_contact *c = *sm_pep_find(sm, service, jid);
+	if (c == NULL)
+		c = sm_pep_contact_new(sm, service, jid);
+	sm_pep_contact_caps(c, stanza_get_attr(contact, "node"), stanza_get_attr(contact, "ver"),
+			    stanza_get_attr(contact, "hash"));
 }
 
 void sm_pep_account_deleted(struct sm *sm, const char *bare)

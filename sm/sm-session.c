@@ -271,3 +271,41 @@ void sm_session_free_all(struct sm *sm)
 		sm_session_free(s);
 	}
 }
+
+struct sm_session *sm_session_take(struct sm *sm,
+				   bool (*pred)(struct sm *sm, const struct sm_session *s, void *ctx),
+				   void *ctx)
+{
+	struct sm_session *taken = NULL;
+
+	for (struct sm_session **p = &sm->sessions; *p != NULL;) {
+		struct sm_session *s = *p;
+		if (pred(sm, s, ctx)) {
+			*p = s->next;
+			sm_session_unhash(sm, s);
+			/* sm->sessions is newest first: prepending makes it oldest first. */
+			s->next = taken;
+			taken = s;
+		} else {
+			p = &s->next;
+		}
+	}
+	return taken;
+}
+
+void sm_session_release(struct sm_session *session)
+{
+	sm_session_free(session);
+}
+
+void sm_session_adopt(struct sm *sm, struct sm_session *session)
+{
+	struct sm_session *old = sm_session_find(sm, session->full);
+
+	if (old != NULL) {
+		/* Superseded by the state of the instance that owned it. */
+		sm_session_unlink(sm, old);
+		sm_session_free(old);
+	}
+	sm_session_link(sm, session);
+}

@@ -20,7 +20,10 @@
  * sm-pep.c (PEP: relaying to junction-pubsub, presence and caps notices),
  * sm-vcard.c (XEP-0054 vCards, XEP-0153 avatar hash in presence),
  * sm-private.c (XEP-0049 private XML), sm-info.c (XEP-0092 version,
- * XEP-0202 time, XEP-0012 last activity).
+ * XEP-0202 time, XEP-0012 last activity), sm-scale.c (the other sm
+ * instances sharing a domain: who owns which user, waiting for
+ * handovers, leaving), sm-handover.c (moving sessions between instances;
+ * docs/components.md section 6, "Scale-out and scale-in").
  */
 #ifndef JUNCTION_SM_H
 #define JUNCTION_SM_H
@@ -58,6 +61,7 @@ struct stanza;
 struct sm_register_ip;
 struct sm_adhoc_session;
 struct sm_blocking_set;
+struct sm_scale;
 
 /* A JID a session sent directed available presence to (RFC 6121 4.6),
  * that will hear its unavailable presence too. */
@@ -115,11 +119,24 @@ struct sm {
 	struct {
 		uint64_t bounces;        /* stanzas answered with an error */
 		uint64_t offline_stored; /* messages stored for later */
+		uint64_t handed_over;    /* sessions sent to another instance */
+		uint64_t taken_over;     /* sessions received from another instance */
+		uint64_t handover_timeouts; /* handovers given up on (sm-scale.c) */
 	} count;
 	struct metrics_histogram store_seconds;
 	struct sm_pep *pep; /* sm-pep.c */
 	uint64_t started; /* uv_hrtime() at start, for XEP-0012 uptime */
+	struct sm_scale *scale; /* sm-scale.c */
+	uv_timer_t scale_timer; /* sm-scale.c: handovers and leaving take at most this long */
+	bool stopping;          /* sm_stop() ran */
 };
+
+/* main.c */
+/* A stanza not addressed to this instance's own name: the session
+ * protocol, the server's iqs, delivery to users. */
+void sm_dispatch(struct sm *sm, struct stanza *st);
+/* Close everything; the loop then ends. */
+void sm_stop(struct sm *sm);
 
 /* sm-metrics.c */
 void sm_metrics_start(struct sm *sm);
@@ -145,6 +162,16 @@ void sm_session_deliver(struct sm *sm, const struct sm_session *session, const s
 void sm_session_push(struct sm *sm, const struct sm_session *session,
 		     const struct stanza *payload);
 void sm_session_free_all(struct sm *sm);
+/* Add a session built elsewhere (handed over by another instance),
+ * silently replacing one with the same full JID. */
+void sm_session_adopt(struct sm *sm, struct sm_session *session);
+/* Take every session pred accepts out of the table in one pass, without
+ * telling anyone (handed over): a list linked by next, oldest first, whose
+ * sessions the caller frees with sm_session_release(). */
+struct sm_session *sm_session_take(struct sm *sm,
+				   bool (*pred)(struct sm *sm, const struct sm_session *s, void *ctx),
+				   void *ctx);
+void sm_session_release(struct sm_session *session);
 
 /* sm-deliver.c */
 /* A stanza addressed to one of sm's users (or domains), from anywhere. */
@@ -281,9 +308,46 @@ void sm_pep_presence(struct sm *sm, const char *service, const char *from,
 		     const struct stanza *presence);
 /* A trusted stream bound name: when it is pubsub, replay the notices. */
 void sm_pep_peer_bound(struct sm *sm, const char *name);
+/* The contacts announced for the accounts of domain that instance owns
+ * now, as <contact/> children of a new <contacts/> element (NULL when
+ * none); forgotten here without telling pubsub (handed over). */
+struct stanza *sm_pep_hand_over(struct sm *sm, const char *domain, const char *instance);
+/* A <contact/> handed over by another instance: remember it. */
+void sm_pep_take_over(struct sm *sm, const struct stanza *contact);
 /* Hook for account removal (issue 8): pubsub deletes the account's PEP
  * nodes and forgets its contacts. */
 void sm_pep_account_deleted(struct sm *sm, const char *bare);
+
+/* sm-scale.c: several instances serving one domain (docs/components.md
+ * section 6, "Scale-out and scale-in"). */
+void sm_scale_init(struct sm *sm);
+void sm_scale_free(struct sm *sm);
+/* A watch event (after sm_peers_event()): holders of the served domains
+ * come and go; hands sessions over or starts waiting for them. */
+void sm_scale_event(struct sm *sm, const struct stanza *presence);
+/* While handovers are awaited, keep st (everything not addressed to this
+ * instance's name) to dispatch it, in order, once they are in: true when
+ * kept. */
+bool sm_scale_hold(struct sm *sm, struct stanza *st);
+/* The instance that owns the account bare now (rendezvous over the
+ * domain's holders); NULL when no holder is known. */
+const char *sm_scale_owner(const struct sm *sm, const char *bare);
+/* Instance `from` finished handing over domain to this one. */
+void sm_scale_handover_done(struct sm *sm, const char *domain, const char *from);
+/* SIGTERM/SIGINT: when another instance holds a domain this one serves,
+ * let the domains go and hand the sessions over before stopping; false
+ * when there is nothing to hand over (stop at once). */
+bool sm_scale_leave(struct sm *sm);
+/* The router link dropped: forget the holders, stop waiting (and stop at
+ * once when leaving). */
+void sm_scale_reset(struct sm *sm);
+
+/* sm-handover.c */
+/* Move every session (and PEP contact) of domain that instance `to` owns
+ * now to it, forgetting them here without a word to anyone, then say done. */
+void sm_handover_send(struct sm *sm, const char *domain, const char *to);
+/* <iq type='set'><handover xmlns=SM_NS_SESSION/></iq> from another instance. */
+void sm_handover_receive(struct sm *sm, struct stanza *iq, struct stanza *handover);
 
 /* sm-peers.c */
 void sm_peers_event(struct sm *sm, struct stanza *presence);

@@ -54,8 +54,12 @@ def test_make_install_destdir(tmp_path):
     assert 'ExecReload=/bin/kill -HUP $MAINPID' in sm_unit
     wanted = open(os.path.join(units, 'junction.target')).read()
     for n in names:
-        if n.endswith('.service'):
+        if n.endswith('.service') and '@.' not in n:
             assert n in wanted, '%s not in junction.target' % n
+    # The template for further sm instances, started by name.
+    assert 'junction-sm@.service' in names, names
+    sm2_unit = open(os.path.join(units, 'junction-sm@.service')).read()
+    assert '/sbin/junction-sm -c %s/etc/junction/junction.conf -n %%i' % prefix in sm2_unit
     # systemd-analyze checks ExecStart's program exists: point the copies it
     # verifies at this build's programs.
     check = tmp_path / 'units'
@@ -63,8 +67,10 @@ def test_make_install_destdir(tmp_path):
     for n in names:
         text = open(os.path.join(units, n)).read()
         text = text.replace(os.path.join(prefix, 'sbin'), BUILD_DIR)
-        (check / n).write_text(text)
-    r = subprocess.run(['systemd-analyze', 'verify'] + [str(check / n) for n in names],
+        # A template is verified as one of its instances.
+        (check / n.replace('@.', '@sm2.localhost.')).write_text(text)
+    r = subprocess.run(['systemd-analyze', 'verify'] +
+                       [str(check / n.replace('@.', '@sm2.localhost.')) for n in names],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
 
