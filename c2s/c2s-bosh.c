@@ -34,7 +34,6 @@
 #define C2S_NS_HTTPBIND	      "http://jabber.org/protocol/httpbind"
 #define C2S_NS_XBOSH	      "urn:xmpp:xbosh"
 #define C2S_BOSH_MAX_WAIT_S   60
-#define C2S_BOSH_INACTIVITY_S 60
 #define C2S_BOSH_POLLING_S    2
 #define C2S_BOSH_MAX_HOLD     1
 #define C2S_BOSH_MAX_CHILDREN 64
@@ -63,6 +62,8 @@ struct c2s_bosh {
 	struct c2s_bosh_req *held;    /* processed, oldest first */
 	struct c2s_bosh_req *early;   /* ahead of next_rid */
 	uint64_t last_ms;	      /* the last request, for inactivity */
+	uint64_t arrived_ms;	      /* when the last new request came (overactivity) */
+	bool last_empty;	      /* it carried nothing (overactivity) */
 	bool in_request;	      /* processing a request: answer after */
 	bool terminated;	      /* no more requests; freed when none is held */
 	const char *condition;	      /* terminate condition, static */
@@ -72,6 +73,7 @@ struct c2s_bosh {
 	struct {		      /* the last responses, by rid % C2S_BOSH_KEPT */
 		unsigned long long rid;
 		uint64_t sent_ms;
+		bool empty; /* nothing but the <body/> */
 		struct buf body;
 	} kept[C2S_BOSH_KEPT];
 	struct c2s_bosh *prev, *next; /* c2s->boshs */
@@ -156,14 +158,21 @@ static void c2s_bosh_body_clear(struct c2s_bosh_body *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* 0 when data is one complete <body/> of the httpbind namespace. */
+/* 0 when data is one complete <body/> of the httpbind namespace; the
+ * parser's error when the XML broke a rule a TCP stream would end for
+ * (XML_PARSER_ERR_POLICY for the stanza limits or too many children);
+ * else -1. */
 static int c2s_bosh_parse(struct c2s *c2s, const char *data, size_t len, struct c2s_bosh_body *b)
 {
 	struct xml_parser *p =
 		xml_parser_new(&c2s->limits, XML_PARSER_MODE_TREE, &c2s_bosh_body_callbacks, b);
 	int r = xml_parser_feed(p, data, len);
 	xml_parser_free(&p);
-	return r == XML_PARSER_OK && b->is_body && b->closed && !b->too_many ? 0 : -1;
+	if (b->too_many)
+		return XML_PARSER_ERR_POLICY;
+	if (r < XML_PARSER_STOPPED)
+		return r;
+	return r == XML_PARSER_OK && b->is_body && b->closed ? 0 : -1;
 }
 
 /* ---- answering ------------------------------------------------------------------- */
@@ -236,7 +245,8 @@ static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 	if (s->terminated)
 		buf_printf(&b, " type='terminate'%s%s%s", s->condition ? " condition='" : "",
 			   s->condition ? s->condition : "", s->condition ? "'" : "");
-	if (s->out.len == 0) {
+	bool empty = s->out.len == 0;
+	if (empty) {
 		buf_append_str(&b, "/>");
 	} else {
 		buf_append_char(&b, '>');
@@ -245,6 +255,7 @@ static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 		buf_reset(&s->out);
 	}
 	c2s_bosh_keep(s, r->rid, &b);
+	s->kept[r->rid % C2S_BOSH_KEPT].empty = empty;
 	if (r->http != NULL) {
 		r->http->bosh = NULL;
 		c2s_bosh_respond_raw(r->http, r->origin, b.data, b.len);
@@ -489,6 +500,13 @@ static struct c2s_bosh_req *c2s_bosh_req_new(struct c2s_http *http, unsigned lon
 	return r;
 }
 
+/* [c2s] bosh_inactivity in whole seconds, as the creation response says it. */
+static unsigned c2s_bosh_inactivity_s(const struct c2s *c2s)
+{
+	uint64_t s = (c2s->bosh_inactivity_ms + 999) / 1000;
+	return s == 0 ? 1 : (unsigned)s;
+}
+
 static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2s_bosh_body *b,
 			    unsigned long long rid)
 {
@@ -523,7 +541,7 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 		   "hold='%u' requests='%u' inactivity='%u' polling='%u' ver='1.11' from='%s' "
 		   "authid='%s' xmpp:version='1.0' xmpp:restartlogic='true' maxpause='%u'",
 		   C2S_NS_HTTPBIND, C2S_NS_XBOSH, XML_NS_STREAM, s->sid, s->wait_s, s->hold,
-		   s->hold + 1, C2S_BOSH_INACTIVITY_S, C2S_BOSH_POLLING_S,
+		   s->hold + 1, c2s_bosh_inactivity_s(c2s), C2S_BOSH_POLLING_S,
 		   s->client->domain ? s->client->domain : "", s->client->stream_id,
 		   C2S_BOSH_MAX_PAUSE_S);
 	if (s->ack)
@@ -536,9 +554,109 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 	buf_append_str(&head, "</body>");
 	buf_reset(&s->out);
 	s->next_rid++;
-	s->last_ms = uv_now(c2s->loop);
+	s->last_ms = s->arrived_ms = uv_now(c2s->loop);
 	c2s_bosh_respond_raw(http, origin, head.data, head.len);
 	buf_free(&head);
+}
+
+/* A request of session s whose body could not be used (parsed: what
+ * c2s_bosh_parse() said): the session ends. A body breaking a stanza
+ * limit or the XML rules ends it as the same data would end a TCP stream,
+ * with the stream error inside the terminate (this request carries it);
+ * anything else with bad-request (XEP-0124 17.2). */
+static void c2s_bosh_broken(struct c2s_bosh *s, struct c2s_http *http, const char *origin,
+			    int parsed)
+{
+	const char *condition = xml_parser_error_condition(parsed);
+
+	if (condition == NULL) {
+		JLOG_INFO(s->client->id, "BOSH session %s: unusable request body", s->sid);
+		c2s_bosh_refuse(http, origin, "bad-request");
+		s->condition = "bad-request";
+		c2s_client_abort(s->client);
+		return;
+	}
+	/* First in line, so the stream error goes in its answer; the held
+	 * ones are answered after it with an empty terminate. */
+	struct c2s_bosh_req *r = c2s_bosh_req_new(http, 0, origin);
+	http->bosh = r;
+	r->next = s->held;
+	s->held = r;
+	c2s_client_close(s->client, condition, "in a BOSH request body");
+	if (!s->terminated) /* the client was closing already */
+		c2s_client_abort(s->client);
+}
+
+static size_t c2s_bosh_n_early(const struct c2s_bosh *s)
+{
+	size_t n = 0;
+
+	for (const struct c2s_bosh_req *r = s->early; r != NULL; r = r->next)
+		n++;
+	return n;
+}
+
+/* The request with this rid, if it is held or waiting for its turn. */
+static struct c2s_bosh_req *c2s_bosh_unanswered(struct c2s_bosh *s, unsigned long long rid)
+{
+	for (struct c2s_bosh_req *r = s->held; r != NULL; r = r->next)
+		if (r->rid == rid)
+			return r;
+	for (struct c2s_bosh_req *r = s->early; r != NULL; r = r->next)
+		if (r->rid == rid)
+			return r;
+	return NULL;
+}
+
+/* XEP-0124 14.3: the client sent rid again on http, having lost the
+ * first connection (or given up on it): http gets the answer. A first
+ * connection still open gets an empty body now, so it is not left
+ * waiting. */
+static void c2s_bosh_take_over(struct c2s_bosh_req *r, struct c2s_http *http, const char *origin)
+{
+	static const char empty[] = "<body xmlns='" C2S_NS_HTTPBIND "'/>";
+
+	JLOG_DEBUG(http->conn->id, "BOSH rid %llu sent again before its answer", r->rid);
+	if (r->http != NULL) {
+		struct c2s_http *old = r->http;
+		old->bosh = NULL;
+		c2s_bosh_respond_raw(old, r->origin, empty, sizeof(empty) - 1);
+	}
+	free(r->origin);
+	r->origin = origin != NULL ? xstrdup(origin) : NULL;
+	r->http = http;
+	http->bosh = r;
+}
+
+/* XEP-0124 11 and 12: does the new request b (rid) make the client
+ * overactive? More unanswered requests than `requests` (one more for a
+ * pause or terminate); or, all of them unanswered, an empty one within
+ * `polling` seconds of the one before; or, in a polling session (hold
+ * 0), an empty request within `polling` seconds of an empty one that got
+ * an empty answer. */
+static bool c2s_bosh_overactive(struct c2s_bosh *s, const struct c2s_bosh_body *b,
+				unsigned long long rid)
+{
+	uint64_t now = uv_now(s->c2s->loop);
+	bool exempt = b->pause != NULL || (b->type != NULL && strcmp(b->type, "terminate") == 0);
+	bool empty = b->n_children == 0 && !exempt && b->restart == NULL;
+	bool soon = now - s->arrived_ms < C2S_BOSH_POLLING_S * 1000ULL;
+	size_t unanswered = c2s_bosh_n_held(s) + c2s_bosh_n_early(s) + 1;
+	size_t prev = (rid - 1) % C2S_BOSH_KEPT;
+	const char *why = NULL;
+
+	if (unanswered > s->hold + 1 + (exempt ? 1 : 0))
+		why = "more simultaneous requests than 'requests'";
+	else if (s->hold > 0 && empty && unanswered == s->hold + 1 && soon)
+		why = "empty requests faster than 'polling'";
+	else if (s->hold == 0 && empty && s->last_empty && soon && s->kept[prev].rid == rid - 1 &&
+		 s->kept[prev].empty)
+		why = "polling faster than 'polling'";
+	s->arrived_ms = now;
+	s->last_empty = empty;
+	if (why != NULL)
+		JLOG_INFO(s->client->id, "BOSH session %s: %s", s->sid, why);
+	return why != NULL;
 }
 
 void c2s_bosh_handle(struct c2s_http *http, const struct http_request *req)
@@ -570,16 +688,26 @@ void c2s_bosh_handle(struct c2s_http *http, const struct http_request *req)
 		return;
 	}
 	http->busy = true;
-	if (c2s_bosh_parse(http->c2s, req->body, req->body_len, &b) < 0 ||
-	    !c2s_bosh_parse_rid(b.rid, &rid)) {
-		c2s_bosh_refuse(http, origin, "bad-request");
+	int parsed = c2s_bosh_parse(http->c2s, req->body, req->body_len, &b);
+	bool rid_ok = c2s_bosh_parse_rid(b.rid, &rid);
+	struct c2s_bosh *s = b.sid != NULL ? c2s_bosh_find(http->c2s, b.sid) : NULL;
+	if (parsed < 0 || !rid_ok) {
+		if (s != NULL)
+			c2s_bosh_broken(s, http, origin, parsed);
+		else
+			c2s_bosh_refuse(http, origin, "bad-request");
 		goto out;
 	}
 	if (b.sid == NULL) {
+		const struct c2s *c2s = http->c2s;
+		if (c2s->max_clients != 0 && c2s->n_clients >= c2s->max_clients) {
+			/* No room: refused before anything is allocated. */
+			c2s_bosh_refuse(http, origin, "remote-connection-failed");
+			goto out;
+		}
 		c2s_bosh_create(http, origin, &b, rid);
 		goto out;
 	}
-	struct c2s_bosh *s = c2s_bosh_find(http->c2s, b.sid);
 	if (s == NULL) {
 		c2s_bosh_refuse(http, origin, "item-not-found");
 		goto out;
@@ -591,12 +719,25 @@ void c2s_bosh_handle(struct c2s_http *http, const struct http_request *req)
 				     s->kept[rid % C2S_BOSH_KEPT].body.len);
 		goto out;
 	}
+	/* The same rid again while the first is unanswered (its connection
+	 * broke): the new connection waits for the answer instead. */
+	struct c2s_bosh_req *same = c2s_bosh_unanswered(s, rid);
+	if (same != NULL) {
+		c2s_bosh_take_over(same, http, origin);
+		goto out;
+	}
 	/* XEP-0124 14.3: within the window of `requests` rids. */
 	if (rid < s->next_rid || rid > s->next_rid + s->hold) {
 		JLOG_INFO(s->client->id, "BOSH rid %llu outside the window at %llu", rid,
 			  s->next_rid);
 		c2s_bosh_refuse(http, origin, "item-not-found");
 		s->condition = "item-not-found";
+		c2s_client_abort(s->client);
+		goto out;
+	}
+	if (c2s_bosh_overactive(s, &b, rid)) {
+		c2s_bosh_refuse(http, origin, "policy-violation");
+		s->condition = "policy-violation";
 		c2s_client_abort(s->client);
 		goto out;
 	}
@@ -671,7 +812,7 @@ void c2s_bosh_tick(struct c2s *c2s, uint64_t now_ms)
 			}
 			if (s->held == NULL && s->early == NULL &&
 			    now_ms - s->last_ms >=
-				    (s->pause_s ? s->pause_s : C2S_BOSH_INACTIVITY_S) * 1000ULL) {
+				    (s->pause_s ? s->pause_s * 1000ULL : c2s->bosh_inactivity_ms)) {
 				JLOG_INFO(s->client->id, "BOSH session %s inactive, ending it",
 					  s->sid);
 				c2s_client_gone(s->client);

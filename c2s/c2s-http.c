@@ -236,6 +236,19 @@ static void c2s_http_closed(struct conn *conn)
 	c2s_maybe_finish(c2s);
 }
 
+/* Does ip already hold [c2s] http_connections_per_ip open connections? */
+static bool c2s_http_over_ip_limit(const struct c2s *c2s, const char *ip)
+{
+	uint64_t n = 0;
+
+	if (c2s->http_per_ip == 0)
+		return false;
+	for (const struct c2s_http *h = c2s->https; h != NULL; h = h->next)
+		if (!h->closing && strcmp(h->ip, ip) == 0 && ++n >= c2s->http_per_ip)
+			return true;
+	return false;
+}
+
 static void c2s_http_accept(struct conn *conn, void *ctx)
 {
 	struct c2s *c2s = ctx;
@@ -248,6 +261,11 @@ static void c2s_http_accept(struct conn *conn, void *ctx)
 
 	http->c2s = c2s;
 	http->conn = conn;
+	snprintf(http->ip, sizeof(http->ip), "%s", conn->peer);
+	char *colon = strrchr(http->ip, ':');
+	if (colon != NULL)
+		*colon = '\0';
+	bool over = c2s_http_over_ip_limit(c2s, http->ip);
 	http->last_ms = uv_now(c2s->loop);
 	http->reader = http_reader_new(&limits);
 	http->next = c2s->https;
@@ -256,6 +274,12 @@ static void c2s_http_accept(struct conn *conn, void *ctx)
 	c2s->https = http;
 	conn_start(conn, &c2s_http_callbacks, http);
 	JLOG_DEBUG(conn->id, "HTTP connection from %s", conn->peer);
+	if (over) {
+		JLOG_DEBUG(conn->id, "%s has http_connections_per_ip open: closing", http->ip);
+		http->closing = true;
+		conn_close(conn, false, 0);
+		return;
+	}
 	if (config_get_bool(c2s->config, "c2s", "http_tls")) {
 		http->tls = tls_new(c2s->tls_ctx, true, NULL);
 		if (http->tls == NULL) {
