@@ -252,7 +252,7 @@ static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 		buf_append_char(&b, '>');
 		buf_append(&b, s->out.data, s->out.len);
 		buf_append_str(&b, "</body>");
-		buf_reset(&s->out);
+		buf_free(&s->out);
 	}
 	c2s_bosh_keep(s, r->rid, &b);
 	s->kept[r->rid % C2S_BOSH_KEPT].empty = empty;
@@ -521,6 +521,8 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 	s->ack = b->ack != NULL && strcmp(b->ack, "1") == 0;
 	s->client = c2s_client_new(c2s, http->conn, c2s_bosh_next_id++, &c2s_transport_bosh, NULL);
 	s->client->conn = NULL;
+	/* Its parser is never fed (requests are parsed on their own): no expat. */
+	(void)xml_parser_release_idle(s->client->parser);
 	s->client->transport_data = s;
 	s->client->outer_tls = NULL; /* the session outlives this connection's TLS */
 	s->client->outer_secure = true;
@@ -552,7 +554,7 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 	buf_append_char(&head, '>');
 	buf_append(&head, s->out.data, s->out.len);
 	buf_append_str(&head, "</body>");
-	buf_reset(&s->out);
+	buf_free(&s->out); /* an idle session keeps no buffer */
 	s->next_rid++;
 	s->last_ms = s->arrived_ms = uv_now(c2s->loop);
 	c2s_bosh_respond_raw(http, origin, head.data, head.len);

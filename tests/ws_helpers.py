@@ -272,7 +272,7 @@ class Bosh:
             self.post()
         raise AssertionError('nothing matched; inbox %r' % [ET.tostring(e) for e in self.inbox])
 
-    def login(self, user, password):
+    def login(self, user, password, resource='bosh'):
         self.create()
         feats = self.next(lambda el: local(el) == 'features')
         mechs = [m.text for m in feats.iter('{%s}mechanism' % NS_SASL)]
@@ -288,7 +288,7 @@ class Bosh:
         feats = self.next(lambda el: local(el) == 'features')
         assert feats.find('{%s}bind' % NS_BIND) is not None
         self.post("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='%s'>"
-                  "<resource>bosh</resource></bind></iq>" % NS_BIND)
+                  "<resource>%s</resource></bind></iq>" % (NS_BIND, resource))
         iq = self.next(lambda el: el.get('id') == 'b1')
         assert iq.get('type') == 'result', ET.tostring(iq)
         return iq.find('{%s}bind/{%s}jid' % (NS_BIND, NS_BIND)).text
