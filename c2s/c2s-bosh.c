@@ -10,10 +10,14 @@
  * condition='item-not-found'/>. A processed request is held until there is
  * output, until `wait` seconds pass (empty body), or until more than `hold`
  * requests are held (the oldest is answered). With no request held for
- * `inactivity` seconds (or a request's `pause`) the session ends. The last
- * responses are kept: a repeated rid gets its response again, and with
- * ack='1' responses carry ack, and report/time when the client's ack says
- * one went missing. The client never owns a conn
+ * [c2s] bosh_inactivity (or a request's `pause`) the session ends. The last
+ * responses are kept: a repeated rid gets its response again (a rid still
+ * unanswered moves to the new connection), and with ack='1' responses
+ * carry ack, and report/time when the client's ack says one went missing.
+ * Overactivity (XEP-0124 11, 12: too many unanswered requests, empty ones
+ * too often) ends the session with policy-violation; so does a body that
+ * breaks the stanza limits, with the stream error TCP would get. Session
+ * creation counts against [c2s] max_clients. The client never owns a conn
  * (client->conn is NULL): a request's HTTP connection may close at any
  * time and only forfeits its answer. Ended sessions are freed on the timer,
  * never inside a callback.

@@ -2,7 +2,8 @@
  * certificate, HTTP/1.1 requests (common/http.c) and where each goes
  * (see c2s-http.h). Connections without a WebSocket session are closed
  * after [c2s] auth_timeout without a complete request, so a client that
- * vanishes mid-request, or never sends one, holds nothing for long.
+ * vanishes mid-request, or never sends one, holds nothing for long; one
+ * address holds at most [c2s] http_connections_per_ip of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
