@@ -271,11 +271,12 @@ static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 		c2s_flow_drained(s->client);
 }
 
-static size_t c2s_bosh_n_held(const struct c2s_bosh *s)
+/* How many requests in the list (held or early). */
+static size_t c2s_bosh_count(const struct c2s_bosh_req *list)
 {
 	size_t n = 0;
 
-	for (const struct c2s_bosh_req *r = s->held; r != NULL; r = r->next)
+	for (const struct c2s_bosh_req *r = list; r != NULL; r = r->next)
 		n++;
 	return n;
 }
@@ -300,7 +301,7 @@ static void c2s_bosh_flush(struct c2s_bosh *s)
 		}
 		return;
 	}
-	while (c2s_bosh_n_held(s) > s->hold)
+	while (c2s_bosh_count(s->held) > s->hold)
 		c2s_bosh_answer_oldest(s);
 	if (s->out.len > 0 && s->held != NULL)
 		c2s_bosh_answer_oldest(s);
@@ -593,15 +594,6 @@ static void c2s_bosh_broken(struct c2s_bosh *s, struct c2s_http *http, const cha
 		c2s_client_abort(s->client);
 }
 
-static size_t c2s_bosh_n_early(const struct c2s_bosh *s)
-{
-	size_t n = 0;
-
-	for (const struct c2s_bosh_req *r = s->early; r != NULL; r = r->next)
-		n++;
-	return n;
-}
-
 /* The request with this rid, if it is held or waiting for its turn. */
 static struct c2s_bosh_req *c2s_bosh_unanswered(struct c2s_bosh *s, unsigned long long rid)
 {
@@ -647,7 +639,7 @@ static bool c2s_bosh_overactive(struct c2s_bosh *s, const struct c2s_bosh_body *
 	bool exempt = b->pause != NULL || (b->type != NULL && strcmp(b->type, "terminate") == 0);
 	bool empty = b->n_children == 0 && !exempt && b->restart == NULL;
 	bool soon = now - s->arrived_ms < C2S_BOSH_POLLING_S * 1000ULL;
-	size_t unanswered = c2s_bosh_n_held(s) + c2s_bosh_n_early(s) + 1;
+	size_t unanswered = c2s_bosh_count(s->held) + c2s_bosh_count(s->early) + 1;
 	size_t prev = (rid - 1) % C2S_BOSH_KEPT;
 	const char *why = NULL;
 

@@ -115,6 +115,16 @@ def test_bosh_stanza_limit_and_auth_timeout(web):
     assert b.next(lambda el: el.get('id') == 'r1').get('type') == 'result'
 
 
+def _held_on_socket(b):
+    """An empty request for b.rid on a raw TLS socket of its own, left
+    held by the server; the socket."""
+    s = _tls(b.port)
+    req = "<body xmlns='%s' rid='%d' sid='%s'/>" % (NS_BOSH, b.rid, b.sid)
+    s.sendall(_post_head(b.port, len(req)) + req.encode())
+    time.sleep(0.3)
+    return s
+
+
 @pytest.mark.timeout(120)
 def test_bosh_dropped_requests(web):
     w = web(users=USERS[:1])
@@ -122,21 +132,13 @@ def test_bosh_dropped_requests(web):
     b = Bosh(port, wait=2)
     assert b.login('juliet', 'r0meo') == 'juliet@localhost/bosh'
     # The held request's connection closes: the next rid goes on.
-    s = _tls(port)
-    req = "<body xmlns='%s' rid='%d' sid='%s'/>" % (NS_BOSH, b.rid, b.sid)
-    s.sendall(_post_head(port, len(req)) + req.encode())
-    time.sleep(0.3)
-    s.close()
+    _held_on_socket(b).close()
     b.rid += 1
     b.post(ROSTER % 'r1')
     assert b.next(lambda el: el.get('id') == 'r1').get('type') == 'result'
     # The client sends the same rid again before the first was answered
     # (its connection broke): the new connection waits for the answer.
-    s = _tls(port)
-    req = "<body xmlns='%s' rid='%d' sid='%s'/>" % (NS_BOSH, b.rid, b.sid)
-    s.sendall(_post_head(port, len(req)) + req.encode())
-    time.sleep(0.3)
-    s.close()
+    _held_on_socket(b).close()
     t0 = time.monotonic()
     _, body = b.raw(b.rid)
     assert body.get('type') is None and time.monotonic() - t0 > 1.0, ET.tostring(body)
@@ -151,10 +153,7 @@ def test_bosh_dropped_requests(web):
     assert b.next(lambda el: el.get('id') == 'r3').get('type') == 'result'
     # An old held connection still open when the rid comes again gets an
     # empty body; the new one the answer.
-    s = _tls(port)
-    req = "<body xmlns='%s' rid='%d' sid='%s'/>" % (NS_BOSH, b.rid, b.sid)
-    s.sendall(_post_head(port, len(req)) + req.encode())
-    time.sleep(0.3)
+    s = _held_on_socket(b)
     _, body = b.raw(b.rid, wait='1')
     first = s.recv(65536)
     s.close()
@@ -178,6 +177,22 @@ def _held(b, rid, payload='', **attrs):
     return join
 
 
+def _two_unanswered(port, early=True):
+    """A logged-in session with its next rid n held (empty) and, if early,
+    n + 2 (a roster get) waiting for n + 1: (session, n, join held, join
+    early or None)."""
+    b = Bosh(port, wait=5)
+    b.login('juliet', 'r0meo')
+    n = b.rid
+    held = _held(b, n)
+    time.sleep(0.5)
+    ahead = None
+    if early:
+        ahead = _held(b, n + 2, ROSTER % 'e')
+        time.sleep(0.5)
+    return b, n, held, ahead
+
+
 @pytest.mark.timeout(120)
 def test_bosh_overactivity(web):
     w = web(users=USERS[:1])
@@ -189,43 +204,23 @@ def test_bosh_overactivity(web):
     assert body.get('polling') == '2' and body.get('inactivity') == '60'
     # Three unanswered requests where `requests` is 2: policy-violation,
     # for the request and the ones held.
-    b = Bosh(port, wait=5)
-    b.login('juliet', 'r0meo')
-    n = b.rid
-    held = _held(b, n)
-    time.sleep(0.5)
-    early = _held(b, n + 2, ROSTER % 'e')
-    time.sleep(0.5)
+    b, n, held, early = _two_unanswered(port)
     _, body = b.raw(n + 1, ROSTER % 'x')
     assert _terminate(body)[:2] == ('terminate', 'policy-violation'), ET.tostring(body)
     assert held().get('type') == 'terminate'
     assert early().get('type') == 'terminate'
     # One more is allowed for a pause (XEP-0124 11).
-    b = Bosh(port, wait=5)
-    b.login('juliet', 'r0meo')
-    n = b.rid
-    held = _held(b, n)
-    time.sleep(0.5)
-    early = _held(b, n + 2, ROSTER % 'e')
-    time.sleep(0.5)
+    b, n, held, early = _two_unanswered(port)
     _, body = b.raw(n + 1, pause='10')
     assert body.get('type') is None, ET.tostring(body)
     assert held().get('type') is None and early().get('type') is None
     # Two empty requests, both unanswered, within `polling` seconds.
-    b = Bosh(port, wait=5)
-    b.login('juliet', 'r0meo')
-    n = b.rid
-    held = _held(b, n)
-    time.sleep(0.3)
+    b, n, held, _ = _two_unanswered(port, early=False)
     _, body = b.raw(n + 1)
     assert _terminate(body)[:2] == ('terminate', 'policy-violation'), ET.tostring(body)
     assert held().get('type') == 'terminate'
     # With something in it, the second request is fine (the first is answered).
-    b = Bosh(port, wait=5)
-    b.login('juliet', 'r0meo')
-    n = b.rid
-    held = _held(b, n)
-    time.sleep(0.3)
+    b, n, held, _ = _two_unanswered(port, early=False)
     _, body = b.raw(n + 1, ROSTER % 'ok')
     assert body.get('type') is None and held().get('type') is None
     # A polling session (hold 0): answered at once; an empty poll right
