@@ -334,7 +334,10 @@ static void c2s_bosh_close(struct c2s_client *client, const char *condition, con
 		stream_error(&b, condition, text);
 		buf_append(&s->out, b.data, b.len - strlen("</stream:stream>"));
 		buf_free(&b);
-		s->condition = "remote-stream-error";
+		/* XEP-0124 17.2 has two of them as binding conditions. */
+		s->condition = strcmp(condition, "host-unknown") == 0	   ? "host-unknown"
+			       : strcmp(condition, "system-shutdown") == 0 ? "system-shutdown"
+									   : "remote-stream-error";
 	}
 	s->terminated = true;
 	c2s_bosh_flush(s);
@@ -434,8 +437,15 @@ static void c2s_bosh_process(struct c2s_bosh *s, struct c2s_bosh_req *r, struct 
 	s->next_rid++;
 	s->last_ms = now;
 	s->in_request = true;
-	if (b->restart != NULL && strcmp(b->restart, "true") == 0)
-		(void)c2s_client_open_framed(s->client, s->client->domain, "1.0");
+	/* XEP-0206 5: the restart follows SASL success, as a new stream
+	 * header would on TCP (where one mid-stream is a stream error too). */
+	if (b->restart != NULL && strcmp(b->restart, "true") == 0) {
+		if (s->client->state == C2S_CLIENT_HEADER)
+			(void)c2s_client_open_framed(s->client, s->client->domain, "1.0");
+		else
+			c2s_client_close(s->client, "not-authorized",
+					 "xmpp:restart only after SASL success");
+	}
 	c2s_bosh_children(s, b);
 	if (b->type != NULL && strcmp(b->type, "terminate") == 0)
 		c2s_client_close(s->client, NULL, NULL);

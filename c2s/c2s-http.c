@@ -295,7 +295,7 @@ void c2s_http_answered(struct c2s_http *http)
 {
 	http->busy = false;
 	http->last_ms = uv_now(http->c2s->loop);
-	if (!http->keep_alive)
+	if (!http->keep_alive || http->c2s->stopping)
 		c2s_http_close(http);
 }
 
@@ -338,8 +338,10 @@ int c2s_http_start(struct c2s *c2s, char *err, size_t errlen)
 void c2s_http_stop(struct c2s *c2s)
 {
 	conn_listener_close(&c2s->listener_http);
+	/* A request a BOSH session holds is answered (system-shutdown) when
+	 * its client is closed, and its connection closed then. */
 	for (struct c2s_http *h = c2s->https; h != NULL; h = h->next) {
-		if (h->client == NULL && !h->closing)
+		if (h->client == NULL && h->bosh == NULL && !h->closing)
 			c2s_http_close(h);
 	}
 }

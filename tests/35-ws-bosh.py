@@ -152,7 +152,8 @@ def test_bosh_errors(web):
     b = Bosh(w.http_port)
     body = b.post(to='elsewhere.example', wait='2', hold='1',
                   **{'xmpp:version': '1.0', 'xmlns:xmpp': 'urn:xmpp:xbosh'})
-    assert body.get('type') == 'terminate', ET.tostring(body)
+    assert (body.get('type'), body.get('condition')) == ('terminate', 'host-unknown'), \
+        ET.tostring(body)
     assert body.find('{http://etherx.jabber.org/streams}error/'
                      '{urn:ietf:params:xml:ns:xmpp-streams}host-unknown') is not None
     # CORS: the own origin may, a foreign one may not.

@@ -2,12 +2,12 @@
 over max_stanza_bytes in a BOSH body; a BOSH session that never
 authenticates; HTTP requests and a held BOSH request dropped halfway (the
 session goes on, a re-sent rid gets its answer); XEP-0124 overactivity
-(too many simultaneous requests, empty requests or polls too often) and
-the attributes a client asks for beyond the limits; 2,000 idle BOSH
-sessions (memory per session, the max_clients cap, freed after
-bosh_inactivity); a flood of idle connections and of 5,000 bad requests
-while a real client chats. The WebSocket cases (oversized stanza,
-authentication timeout, a frame cut off) are in 35-ws-raw.py."""
+(too many simultaneous requests, empty requests or polls too often), the
+attributes a client asks for beyond the limits, xmpp:restart only after
+SASL; 2,000 idle BOSH sessions (memory per session, the max_clients cap,
+freed after bosh_inactivity); a flood of idle connections and of 5,000
+bad requests while real clients chat. The WebSocket cases (oversized
+stanza, authentication timeout, a frame cut off) are in 35-ws-raw.py."""
 
 import asyncio
 import re
@@ -161,6 +161,14 @@ def test_bosh_dropped_requests(web):
     b.rid += 1
     b.post(ROSTER % 'r4')
     assert b.next(lambda el: el.get('id') == 'r4').get('type') == 'result'
+    # c2s stops: a held request is answered with system-shutdown, and c2s
+    # exits cleanly.
+    b = Bosh(port, wait=30)
+    b.create()
+    held = _held(b, b.rid)
+    time.sleep(0.5)
+    w.c2s.stop()
+    assert _terminate(held())[:2] == ('terminate', 'system-shutdown')
 
 
 def _held(b, rid, payload='', **attrs):
@@ -202,6 +210,10 @@ def test_bosh_overactivity(web):
     body = b.create()
     assert (body.get('hold'), body.get('requests'), body.get('wait')) == ('1', '2', '60')
     assert body.get('polling') == '2' and body.get('inactivity') == '60'
+    # XEP-0206: xmpp:restart before SASL success ends the session.
+    _, body = b.raw(b.rid, **{'xmpp:restart': 'true', 'xmlns:xmpp': 'urn:xmpp:xbosh'})
+    assert _terminate(body) == ('terminate', 'remote-stream-error', 'not-authorized'), \
+        ET.tostring(body)
     # Three unanswered requests where `requests` is 2: policy-violation,
     # for the request and the ones held.
     b, n, held, early = _two_unanswered(port)
