@@ -213,6 +213,13 @@ static void c2s_client_features(struct c2s_client *client)
 
 /* RFC 6120 4.7: check the client's header and answer it with ours and the
  * features of this stage. */
+/* Is there room for a new stream under [c2s] max_clients? Its client is
+ * already counted. */
+static bool c2s_client_room(const struct c2s *c2s)
+{
+	return c2s->max_clients == 0 || c2s->n_clients <= c2s->max_clients;
+}
+
 int c2s_client_on_open(void *ctx, const struct xml_parser_stream_open *open)
 {
 	struct c2s_client *client = ctx;
@@ -439,11 +446,6 @@ struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn, unsigned l
 	return client;
 }
 
-bool c2s_client_room(const struct c2s *c2s)
-{
-	/* The client asking is already counted. */
-	return c2s->max_clients == 0 || c2s->n_clients <= c2s->max_clients;
-}
 
 static void c2s_accept(struct conn *conn, struct c2s *c2s, bool direct_tls)
 {

@@ -297,8 +297,6 @@ int c2s_client_on_close(void *ctx);
  * the next thing must be a new header. Return as the callbacks do. */
 int c2s_client_open_framed(struct c2s_client *client, const char *to, const char *version);
 int c2s_client_element_framed(struct c2s_client *client, const struct xml_parser_stanza *ev);
-/* Is there room for one more client under [c2s] max_clients? */
-bool c2s_client_room(const struct c2s *c2s);
 /* c2s_stop() is done once every client and HTTP connection is gone. */
 void c2s_maybe_finish(struct c2s *c2s);
 /* Send a stream error (condition non-NULL) or a plain close, then close. */

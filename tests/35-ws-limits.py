@@ -193,11 +193,11 @@ def _two_unanswered(port, early=True):
     b.login('juliet', 'r0meo')
     n = b.rid
     held = _held(b, n)
-    time.sleep(0.5)
+    time.sleep(0.8)  # there, in order, even on a loaded machine
     ahead = None
     if early:
         ahead = _held(b, n + 2, ROSTER % 'e')
-        time.sleep(0.5)
+        time.sleep(0.8)
     return b, n, held, ahead
 
 
@@ -241,11 +241,9 @@ def test_bosh_overactivity(web):
     body = b.create()
     assert (body.get('hold'), body.get('requests')) == ('0', '1')
     b.post()
-    t0 = time.monotonic()
     for _ in range(3):
         time.sleep(2.2)
         assert b.post().get('type') is None
-    assert time.monotonic() - t0 < 10
     body = b.post()
     assert _terminate(body)[:2] == ('terminate', 'policy-violation'), ET.tostring(body)
 
