@@ -10,10 +10,14 @@
  * condition='item-not-found'/>. A processed request is held until there is
  * output, until `wait` seconds pass (empty body), or until more than `hold`
  * requests are held (the oldest is answered). With no request held for
- * `inactivity` seconds (or a request's `pause`) the session ends. The last
- * responses are kept: a repeated rid gets its response again, and with
- * ack='1' responses carry ack, and report/time when the client's ack says
- * one went missing. The client never owns a conn
+ * [c2s] bosh_inactivity (or a request's `pause`) the session ends. The last
+ * responses are kept: a repeated rid gets its response again (a rid still
+ * unanswered moves to the new connection), and with ack='1' responses
+ * carry ack, and report/time when the client's ack says one went missing.
+ * Overactivity (XEP-0124 11, 12: too many unanswered requests, empty ones
+ * too often) ends the session with policy-violation; so does a body that
+ * breaks the stanza limits, with the stream error TCP would get. Session
+ * creation counts against [c2s] max_clients. The client never owns a conn
  * (client->conn is NULL): a request's HTTP connection may close at any
  * time and only forfeits its answer. Ended sessions are freed on the timer,
  * never inside a callback.
@@ -34,7 +38,6 @@
 #define C2S_NS_HTTPBIND	      "http://jabber.org/protocol/httpbind"
 #define C2S_NS_XBOSH	      "urn:xmpp:xbosh"
 #define C2S_BOSH_MAX_WAIT_S   60
-#define C2S_BOSH_INACTIVITY_S 60
 #define C2S_BOSH_POLLING_S    2
 #define C2S_BOSH_MAX_HOLD     1
 #define C2S_BOSH_MAX_CHILDREN 64
@@ -63,6 +66,8 @@ struct c2s_bosh {
 	struct c2s_bosh_req *held;    /* processed, oldest first */
 	struct c2s_bosh_req *early;   /* ahead of next_rid */
 	uint64_t last_ms;	      /* the last request, for inactivity */
+	uint64_t arrived_ms;	      /* when the last new request came (overactivity) */
+	bool last_empty;	      /* it carried nothing (overactivity) */
 	bool in_request;	      /* processing a request: answer after */
 	bool terminated;	      /* no more requests; freed when none is held */
 	const char *condition;	      /* terminate condition, static */
@@ -72,6 +77,7 @@ struct c2s_bosh {
 	struct {		      /* the last responses, by rid % C2S_BOSH_KEPT */
 		unsigned long long rid;
 		uint64_t sent_ms;
+		bool empty; /* nothing but the <body/> */
 		struct buf body;
 	} kept[C2S_BOSH_KEPT];
 	struct c2s_bosh *prev, *next; /* c2s->boshs */
@@ -156,14 +162,21 @@ static void c2s_bosh_body_clear(struct c2s_bosh_body *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* 0 when data is one complete <body/> of the httpbind namespace. */
+/* 0 when data is one complete <body/> of the httpbind namespace; the
+ * parser's error when the XML broke a rule a TCP stream would end for
+ * (XML_PARSER_ERR_POLICY for the stanza limits or too many children);
+ * else -1. */
 static int c2s_bosh_parse(struct c2s *c2s, const char *data, size_t len, struct c2s_bosh_body *b)
 {
 	struct xml_parser *p =
 		xml_parser_new(&c2s->limits, XML_PARSER_MODE_TREE, &c2s_bosh_body_callbacks, b);
 	int r = xml_parser_feed(p, data, len);
 	xml_parser_free(&p);
-	return r == XML_PARSER_OK && b->is_body && b->closed && !b->too_many ? 0 : -1;
+	if (b->too_many)
+		return XML_PARSER_ERR_POLICY;
+	if (r < XML_PARSER_STOPPED)
+		return r;
+	return r == XML_PARSER_OK && b->is_body && b->closed ? 0 : -1;
 }
 
 /* ---- answering ------------------------------------------------------------------- */
@@ -236,15 +249,17 @@ static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 	if (s->terminated)
 		buf_printf(&b, " type='terminate'%s%s%s", s->condition ? " condition='" : "",
 			   s->condition ? s->condition : "", s->condition ? "'" : "");
-	if (s->out.len == 0) {
+	bool empty = s->out.len == 0;
+	if (empty) {
 		buf_append_str(&b, "/>");
 	} else {
 		buf_append_char(&b, '>');
 		buf_append(&b, s->out.data, s->out.len);
 		buf_append_str(&b, "</body>");
-		buf_reset(&s->out);
+		buf_free(&s->out);
 	}
 	c2s_bosh_keep(s, r->rid, &b);
+	s->kept[r->rid % C2S_BOSH_KEPT].empty = empty;
 	if (r->http != NULL) {
 		r->http->bosh = NULL;
 		c2s_bosh_respond_raw(r->http, r->origin, b.data, b.len);
@@ -256,11 +271,12 @@ static void c2s_bosh_answer_oldest(struct c2s_bosh *s)
 		c2s_flow_drained(s->client);
 }
 
-static size_t c2s_bosh_n_held(const struct c2s_bosh *s)
+/* How many requests in the list (held or early). */
+static size_t c2s_bosh_count(const struct c2s_bosh_req *list)
 {
 	size_t n = 0;
 
-	for (const struct c2s_bosh_req *r = s->held; r != NULL; r = r->next)
+	for (const struct c2s_bosh_req *r = list; r != NULL; r = r->next)
 		n++;
 	return n;
 }
@@ -285,7 +301,7 @@ static void c2s_bosh_flush(struct c2s_bosh *s)
 		}
 		return;
 	}
-	while (c2s_bosh_n_held(s) > s->hold)
+	while (c2s_bosh_count(s->held) > s->hold)
 		c2s_bosh_answer_oldest(s);
 	if (s->out.len > 0 && s->held != NULL)
 		c2s_bosh_answer_oldest(s);
@@ -318,7 +334,10 @@ static void c2s_bosh_close(struct c2s_client *client, const char *condition, con
 		stream_error(&b, condition, text);
 		buf_append(&s->out, b.data, b.len - strlen("</stream:stream>"));
 		buf_free(&b);
-		s->condition = "remote-stream-error";
+		/* XEP-0124 17.2 has two of them as binding conditions. */
+		s->condition = strcmp(condition, "host-unknown") == 0	   ? "host-unknown"
+			       : strcmp(condition, "system-shutdown") == 0 ? "system-shutdown"
+									   : "remote-stream-error";
 	}
 	s->terminated = true;
 	c2s_bosh_flush(s);
@@ -418,8 +437,15 @@ static void c2s_bosh_process(struct c2s_bosh *s, struct c2s_bosh_req *r, struct 
 	s->next_rid++;
 	s->last_ms = now;
 	s->in_request = true;
-	if (b->restart != NULL && strcmp(b->restart, "true") == 0)
-		(void)c2s_client_open_framed(s->client, s->client->domain, "1.0");
+	/* XEP-0206 5: the restart follows SASL success, as a new stream
+	 * header would on TCP (where one mid-stream is a stream error too). */
+	if (b->restart != NULL && strcmp(b->restart, "true") == 0) {
+		if (s->client->state == C2S_CLIENT_HEADER)
+			(void)c2s_client_open_framed(s->client, s->client->domain, "1.0");
+		else
+			c2s_client_close(s->client, "not-authorized",
+					 "xmpp:restart only after SASL success");
+	}
 	c2s_bosh_children(s, b);
 	if (b->type != NULL && strcmp(b->type, "terminate") == 0)
 		c2s_client_close(s->client, NULL, NULL);
@@ -489,6 +515,13 @@ static struct c2s_bosh_req *c2s_bosh_req_new(struct c2s_http *http, unsigned lon
 	return r;
 }
 
+/* [c2s] bosh_inactivity in whole seconds, as the creation response says it. */
+static unsigned c2s_bosh_inactivity_s(const struct c2s *c2s)
+{
+	uint64_t s = (c2s->bosh_inactivity_ms + 999) / 1000;
+	return s == 0 ? 1 : (unsigned)s;
+}
+
 static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2s_bosh_body *b,
 			    unsigned long long rid)
 {
@@ -503,6 +536,8 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 	s->ack = b->ack != NULL && strcmp(b->ack, "1") == 0;
 	s->client = c2s_client_new(c2s, http->conn, c2s_bosh_next_id++, &c2s_transport_bosh, NULL);
 	s->client->conn = NULL;
+	/* Its parser is never fed (requests are parsed on their own): no expat. */
+	(void)xml_parser_release_idle(s->client->parser);
 	s->client->transport_data = s;
 	s->client->outer_tls = NULL; /* the session outlives this connection's TLS */
 	s->client->outer_secure = true;
@@ -523,7 +558,7 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 		   "hold='%u' requests='%u' inactivity='%u' polling='%u' ver='1.11' from='%s' "
 		   "authid='%s' xmpp:version='1.0' xmpp:restartlogic='true' maxpause='%u'",
 		   C2S_NS_HTTPBIND, C2S_NS_XBOSH, XML_NS_STREAM, s->sid, s->wait_s, s->hold,
-		   s->hold + 1, C2S_BOSH_INACTIVITY_S, C2S_BOSH_POLLING_S,
+		   s->hold + 1, c2s_bosh_inactivity_s(c2s), C2S_BOSH_POLLING_S,
 		   s->client->domain ? s->client->domain : "", s->client->stream_id,
 		   C2S_BOSH_MAX_PAUSE_S);
 	if (s->ack)
@@ -534,11 +569,102 @@ static void c2s_bosh_create(struct c2s_http *http, const char *origin, struct c2
 	buf_append_char(&head, '>');
 	buf_append(&head, s->out.data, s->out.len);
 	buf_append_str(&head, "</body>");
-	buf_reset(&s->out);
+	buf_free(&s->out); /* an idle session keeps no buffer */
 	s->next_rid++;
-	s->last_ms = uv_now(c2s->loop);
+	s->last_ms = s->arrived_ms = uv_now(c2s->loop);
 	c2s_bosh_respond_raw(http, origin, head.data, head.len);
 	buf_free(&head);
+}
+
+/* A request of session s whose body could not be used (parsed: what
+ * c2s_bosh_parse() said): the session ends. A body breaking a stanza
+ * limit or the XML rules ends it as the same data would end a TCP stream,
+ * with the stream error inside the terminate (this request carries it);
+ * anything else with bad-request (XEP-0124 17.2). */
+static void c2s_bosh_broken(struct c2s_bosh *s, struct c2s_http *http, const char *origin,
+			    int parsed)
+{
+	const char *condition = xml_parser_error_condition(parsed);
+
+	if (condition == NULL) {
+		JLOG_INFO(s->client->id, "BOSH session %s: unusable request body", s->sid);
+		c2s_bosh_refuse(http, origin, "bad-request");
+		s->condition = "bad-request";
+		c2s_client_abort(s->client);
+		return;
+	}
+	/* First in line, so the stream error goes in its answer; the held
+	 * ones are answered after it with an empty terminate. */
+	struct c2s_bosh_req *r = c2s_bosh_req_new(http, 0, origin);
+	http->bosh = r;
+	r->next = s->held;
+	s->held = r;
+	c2s_client_close(s->client, condition, "in a BOSH request body");
+	if (!s->terminated) /* the client was closing already */
+		c2s_client_abort(s->client);
+}
+
+/* The request with this rid, if it is held or waiting for its turn. */
+static struct c2s_bosh_req *c2s_bosh_unanswered(struct c2s_bosh *s, unsigned long long rid)
+{
+	for (struct c2s_bosh_req *r = s->held; r != NULL; r = r->next)
+		if (r->rid == rid)
+			return r;
+	for (struct c2s_bosh_req *r = s->early; r != NULL; r = r->next)
+		if (r->rid == rid)
+			return r;
+	return NULL;
+}
+
+/* XEP-0124 14.3: the client sent rid again on http, having lost the
+ * first connection (or given up on it): http gets the answer. A first
+ * connection still open gets an empty body now, so it is not left
+ * waiting. */
+static void c2s_bosh_take_over(struct c2s_bosh_req *r, struct c2s_http *http, const char *origin)
+{
+	static const char empty[] = "<body xmlns='" C2S_NS_HTTPBIND "'/>";
+
+	JLOG_DEBUG(http->conn->id, "BOSH rid %llu sent again before its answer", r->rid);
+	if (r->http != NULL) {
+		struct c2s_http *old = r->http;
+		old->bosh = NULL;
+		c2s_bosh_respond_raw(old, r->origin, empty, sizeof(empty) - 1);
+	}
+	free(r->origin);
+	r->origin = origin != NULL ? xstrdup(origin) : NULL;
+	r->http = http;
+	http->bosh = r;
+}
+
+/* XEP-0124 11 and 12: does the new request b (rid) make the client
+ * overactive? More unanswered requests than `requests` (one more for a
+ * pause or terminate); or, all of them unanswered, an empty one within
+ * `polling` seconds of the one before; or, in a polling session (hold
+ * 0), an empty request within `polling` seconds of an empty one that got
+ * an empty answer. */
+static bool c2s_bosh_overactive(struct c2s_bosh *s, const struct c2s_bosh_body *b,
+				unsigned long long rid)
+{
+	uint64_t now = uv_now(s->c2s->loop);
+	bool exempt = b->pause != NULL || (b->type != NULL && strcmp(b->type, "terminate") == 0);
+	bool empty = b->n_children == 0 && !exempt && b->restart == NULL;
+	bool soon = now - s->arrived_ms < C2S_BOSH_POLLING_S * 1000ULL;
+	size_t unanswered = c2s_bosh_count(s->held) + c2s_bosh_count(s->early) + 1;
+	size_t prev = (rid - 1) % C2S_BOSH_KEPT;
+	const char *why = NULL;
+
+	if (unanswered > s->hold + 1 + (exempt ? 1 : 0))
+		why = "more simultaneous requests than 'requests'";
+	else if (s->hold > 0 && empty && unanswered == s->hold + 1 && soon)
+		why = "empty requests faster than 'polling'";
+	else if (s->hold == 0 && empty && s->last_empty && soon && s->kept[prev].rid == rid - 1 &&
+		 s->kept[prev].empty)
+		why = "polling faster than 'polling'";
+	s->arrived_ms = now;
+	s->last_empty = empty;
+	if (why != NULL)
+		JLOG_INFO(s->client->id, "BOSH session %s: %s", s->sid, why);
+	return why != NULL;
 }
 
 void c2s_bosh_handle(struct c2s_http *http, const struct http_request *req)
@@ -570,16 +696,26 @@ void c2s_bosh_handle(struct c2s_http *http, const struct http_request *req)
 		return;
 	}
 	http->busy = true;
-	if (c2s_bosh_parse(http->c2s, req->body, req->body_len, &b) < 0 ||
-	    !c2s_bosh_parse_rid(b.rid, &rid)) {
-		c2s_bosh_refuse(http, origin, "bad-request");
+	int parsed = c2s_bosh_parse(http->c2s, req->body, req->body_len, &b);
+	bool rid_ok = c2s_bosh_parse_rid(b.rid, &rid);
+	struct c2s_bosh *s = b.sid != NULL ? c2s_bosh_find(http->c2s, b.sid) : NULL;
+	if (parsed < 0 || !rid_ok) {
+		if (s != NULL)
+			c2s_bosh_broken(s, http, origin, parsed);
+		else
+			c2s_bosh_refuse(http, origin, "bad-request");
 		goto out;
 	}
 	if (b.sid == NULL) {
+		const struct c2s *c2s = http->c2s;
+		if (c2s->max_clients != 0 && c2s->n_clients >= c2s->max_clients) {
+			/* No room: refused before anything is allocated. */
+			c2s_bosh_refuse(http, origin, "remote-connection-failed");
+			goto out;
+		}
 		c2s_bosh_create(http, origin, &b, rid);
 		goto out;
 	}
-	struct c2s_bosh *s = c2s_bosh_find(http->c2s, b.sid);
 	if (s == NULL) {
 		c2s_bosh_refuse(http, origin, "item-not-found");
 		goto out;
@@ -591,12 +727,25 @@ void c2s_bosh_handle(struct c2s_http *http, const struct http_request *req)
 				     s->kept[rid % C2S_BOSH_KEPT].body.len);
 		goto out;
 	}
+	/* The same rid again while the first is unanswered (its connection
+	 * broke): the new connection waits for the answer instead. */
+	struct c2s_bosh_req *same = c2s_bosh_unanswered(s, rid);
+	if (same != NULL) {
+		c2s_bosh_take_over(same, http, origin);
+		goto out;
+	}
 	/* XEP-0124 14.3: within the window of `requests` rids. */
 	if (rid < s->next_rid || rid > s->next_rid + s->hold) {
 		JLOG_INFO(s->client->id, "BOSH rid %llu outside the window at %llu", rid,
 			  s->next_rid);
 		c2s_bosh_refuse(http, origin, "item-not-found");
 		s->condition = "item-not-found";
+		c2s_client_abort(s->client);
+		goto out;
+	}
+	if (c2s_bosh_overactive(s, &b, rid)) {
+		c2s_bosh_refuse(http, origin, "policy-violation");
+		s->condition = "policy-violation";
 		c2s_client_abort(s->client);
 		goto out;
 	}
@@ -671,7 +820,7 @@ void c2s_bosh_tick(struct c2s *c2s, uint64_t now_ms)
 			}
 			if (s->held == NULL && s->early == NULL &&
 			    now_ms - s->last_ms >=
-				    (s->pause_s ? s->pause_s : C2S_BOSH_INACTIVITY_S) * 1000ULL) {
+				    (s->pause_s ? s->pause_s * 1000ULL : c2s->bosh_inactivity_ms)) {
 				JLOG_INFO(s->client->id, "BOSH session %s inactive, ending it",
 					  s->sid);
 				c2s_client_gone(s->client);

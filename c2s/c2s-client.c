@@ -213,6 +213,13 @@ static void c2s_client_features(struct c2s_client *client)
 
 /* RFC 6120 4.7: check the client's header and answer it with ours and the
  * features of this stage. */
+/* Is there room for a new stream under [c2s] max_clients? Its client is
+ * already counted. */
+static bool c2s_client_room(const struct c2s *c2s)
+{
+	return c2s->max_clients == 0 || c2s->n_clients <= c2s->max_clients;
+}
+
 int c2s_client_on_open(void *ctx, const struct xml_parser_stream_open *open)
 {
 	struct c2s_client *client = ctx;
@@ -235,6 +242,14 @@ int c2s_client_on_open(void *ctx, const struct xml_parser_stream_open *open)
 	if (!domain_only || !c2s_serves(client->c2s, domain)) {
 		free(domain);
 		c2s_client_close(client, "host-unknown", "this server does not serve that domain");
+		return 1;
+	}
+	if (client->domain == NULL && !c2s_client_room(client->c2s)) {
+		/* Only new streams: a restart after SASL keeps its place. */
+		client->domain = domain;
+		JLOG_INFO(client->id, "%s refused: max_clients (%llu) reached", client->peer,
+			  (unsigned long long)client->c2s->max_clients);
+		c2s_client_close(client, "resource-constraint", "too many clients");
 		return 1;
 	}
 	if (client->domain == NULL) {
@@ -391,6 +406,7 @@ void c2s_client_free(struct c2s_client *client)
 		c2s->clients = client->next;
 	if (client->next != NULL)
 		client->next->prev = client->prev;
+	c2s->n_clients--;
 	c2s_auth_clear(client);
 	xml_parser_free(&client->parser);
 	tls_free(&client->tls);
@@ -426,8 +442,10 @@ struct c2s_client *c2s_client_new(struct c2s *c2s, struct conn *conn, unsigned l
 	c2s->clients = client;
 	client->hash_next = c2s->by_id[client->id % C2S_ID_BUCKETS];
 	c2s->by_id[client->id % C2S_ID_BUCKETS] = client;
+	c2s->n_clients++;
 	return client;
 }
+
 
 static void c2s_accept(struct conn *conn, struct c2s *c2s, bool direct_tls)
 {
@@ -499,6 +517,9 @@ int c2s_start(struct c2s *c2s, char *err, size_t errlen)
 	c2s->limits.max_stanza_bytes = config_get_size(cfg, "c2s", "max_stanza_bytes");
 	c2s->sm_queue_limit = config_get_size(cfg, "c2s", "sm_queue_limit");
 	c2s->sm_queue_timeout_ms = config_get_duration_ms(cfg, "c2s", "sm_queue_timeout");
+	c2s->max_clients = config_get_uint(cfg, "c2s", "max_clients");
+	c2s->http_per_ip = config_get_uint(cfg, "c2s", "http_connections_per_ip");
+	c2s->bosh_inactivity_ms = config_get_duration_ms(cfg, "c2s", "bosh_inactivity");
 	uint64_t failures = config_get_uint(cfg, "c2s", "auth_max_failures");
 	digest_random_hex(c2s->instance, (sizeof(c2s->instance) - 1) / 2);
 	if (config_get(cfg, "c2s", "name") != NULL)

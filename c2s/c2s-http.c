@@ -2,7 +2,8 @@
  * certificate, HTTP/1.1 requests (common/http.c) and where each goes
  * (see c2s-http.h). Connections without a WebSocket session are closed
  * after [c2s] auth_timeout without a complete request, so a client that
- * vanishes mid-request, or never sends one, holds nothing for long.
+ * vanishes mid-request, or never sends one, holds nothing for long; one
+ * address holds at most [c2s] http_connections_per_ip of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,19 @@ static void c2s_http_closed(struct conn *conn)
 	c2s_maybe_finish(c2s);
 }
 
+/* Does ip already hold [c2s] http_connections_per_ip open connections? */
+static bool c2s_http_over_ip_limit(const struct c2s *c2s, const char *ip)
+{
+	uint64_t n = 0;
+
+	if (c2s->http_per_ip == 0)
+		return false;
+	for (const struct c2s_http *h = c2s->https; h != NULL; h = h->next)
+		if (!h->closing && strcmp(h->ip, ip) == 0 && ++n >= c2s->http_per_ip)
+			return true;
+	return false;
+}
+
 static void c2s_http_accept(struct conn *conn, void *ctx)
 {
 	struct c2s *c2s = ctx;
@@ -248,6 +262,11 @@ static void c2s_http_accept(struct conn *conn, void *ctx)
 
 	http->c2s = c2s;
 	http->conn = conn;
+	snprintf(http->ip, sizeof(http->ip), "%s", conn->peer);
+	char *colon = strrchr(http->ip, ':');
+	if (colon != NULL)
+		*colon = '\0';
+	bool over = c2s_http_over_ip_limit(c2s, http->ip);
 	http->last_ms = uv_now(c2s->loop);
 	http->reader = http_reader_new(&limits);
 	http->next = c2s->https;
@@ -256,6 +275,12 @@ static void c2s_http_accept(struct conn *conn, void *ctx)
 	c2s->https = http;
 	conn_start(conn, &c2s_http_callbacks, http);
 	JLOG_DEBUG(conn->id, "HTTP connection from %s", conn->peer);
+	if (over) {
+		JLOG_DEBUG(conn->id, "%s has http_connections_per_ip open: closing", http->ip);
+		http->closing = true;
+		conn_close(conn, false, 0);
+		return;
+	}
 	if (config_get_bool(c2s->config, "c2s", "http_tls")) {
 		http->tls = tls_new(c2s->tls_ctx, true, NULL);
 		if (http->tls == NULL) {
@@ -270,7 +295,7 @@ void c2s_http_answered(struct c2s_http *http)
 {
 	http->busy = false;
 	http->last_ms = uv_now(http->c2s->loop);
-	if (!http->keep_alive)
+	if (!http->keep_alive || http->c2s->stopping)
 		c2s_http_close(http);
 }
 
@@ -313,8 +338,10 @@ int c2s_http_start(struct c2s *c2s, char *err, size_t errlen)
 void c2s_http_stop(struct c2s *c2s)
 {
 	conn_listener_close(&c2s->listener_http);
+	/* A request a BOSH session holds is answered (system-shutdown) when
+	 * its client is closed, and its connection closed then. */
 	for (struct c2s_http *h = c2s->https; h != NULL; h = h->next) {
-		if (h->client == NULL && !h->closing)
+		if (h->client == NULL && h->bosh == NULL && !h->closing)
 			c2s_http_close(h);
 	}
 }

@@ -40,6 +40,7 @@ struct c2s_http {
 	struct http_reader *reader;
 	struct c2s_client *client; /* after the WebSocket upgrade */
 	struct c2s_bosh_req *bosh; /* a BOSH session holds our request */
+	char ip[96];		   /* the peer's address without the port */
 	uint64_t last_ms;	   /* accepted, or the last complete request */
 	struct buf stash;	   /* bytes that came while a request was unanswered */
 	bool busy;		   /* a request is being answered (BOSH holds it) */

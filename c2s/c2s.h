@@ -240,6 +240,10 @@ struct c2s {
 	bool require_tls;
 	uint64_t auth_timeout_ms;
 	unsigned auth_max_failures; /* [c2s] auth_max_failures */
+	size_t n_clients;	    /* in clients: TCP, WebSocket and BOSH */
+	uint64_t max_clients;	    /* [c2s] max_clients, 0 for no limit */
+	uint64_t http_per_ip;	    /* [c2s] http_connections_per_ip, 0 for no limit */
+	uint64_t bosh_inactivity_ms; /* [c2s] bosh_inactivity */
 	struct xml_parser_limits limits;
 	char instance[9]; /* random per process start: prefixes sids and iq ids */
 	/* Key for SASL's fake salts: derived from [router] secret, so it is the

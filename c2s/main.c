@@ -10,8 +10,9 @@
  * reverse below.
  *
  * SIGHUP re-reads the configuration file for the log level (and reopens the
- * log file), the limits auth_timeout, auth_max_failures and
- * max_stanza_bytes (for streams opened from then on), and the TLS
+ * log file), the limits auth_timeout, auth_max_failures, max_clients,
+ * http_connections_per_ip, bosh_inactivity and max_stanza_bytes (for
+ * streams opened from then on), and the TLS
  * certificate and key ([c2s] tls_cert, tls_key), so a renewed
  * certificate needs no restart. Connections accepted afterwards present
  * the new one; existing ones keep theirs. A file that does not load (or a
@@ -36,6 +37,9 @@ static void c2s_reload_limits(struct c2s *c2s, const struct config *fresh)
 
 	c2s->auth_timeout_ms = config_get_duration_ms(fresh, "c2s", "auth_timeout");
 	c2s->limits.max_stanza_bytes = config_get_size(fresh, "c2s", "max_stanza_bytes");
+	c2s->max_clients = config_get_uint(fresh, "c2s", "max_clients");
+	c2s->http_per_ip = config_get_uint(fresh, "c2s", "http_connections_per_ip");
+	c2s->bosh_inactivity_ms = config_get_duration_ms(fresh, "c2s", "bosh_inactivity");
 	if (failures >= 2 && failures <= 5)
 		c2s->auth_max_failures = (unsigned)failures;
 	else

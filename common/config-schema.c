@@ -84,6 +84,9 @@ const struct config_key config_schema[] = {
 	 "failed SASL attempts one stream may make before it is closed (2 to 5)"},
 	{"c2s", "max_stanza_bytes", CONFIG_SIZE, "256K", false, "c2s",
 	 "largest stanza, in bytes of XML, c2s accepts from a client"},
+	{"c2s", "max_clients", CONFIG_UINT, "10000", false, "c2s",
+	 "client sessions c2s serves at once, TCP, WebSocket and BOSH together; beyond it new "
+	 "streams end with resource-constraint (0: no limit)"},
 	{"c2s", "sm_queue_limit", CONFIG_SIZE, "1M", false, "c2s",
 	 "bytes of clients' stanzas held while no sm serves their domain"},
 	{"c2s", "sm_queue_timeout", CONFIG_DURATION, "30s", false, "c2s",
@@ -100,6 +103,11 @@ const struct config_key config_schema[] = {
 	{"c2s", "http_origins", CONFIG_LIST, NULL, false, "c2s",
 	 "origins (scheme://host[:port], or *) whose web pages may open sessions; default the "
 	 "listener's own origin; requests without Origin are always allowed"},
+	{"c2s", "http_connections_per_ip", CONFIG_UINT, "200", false, "c2s",
+	 "open HTTP(S) connections one address may hold on http_listen; more are closed at "
+	 "accept (0: no limit)"},
+	{"c2s", "bosh_inactivity", CONFIG_DURATION, "60s", false, "c2s",
+	 "a BOSH session with no request held for this long ends (XEP-0124 'inactivity')"},
 	{"c2s", "web_client", CONFIG_BOOL, "no", false, "c2s",
 	 "serve the converse.js web client at / of http_listen (docs/web.md)"},
 	{"c2s", "web_root", CONFIG_PATH, DATADIR "/junction/web", false, "c2s",

@@ -1,14 +1,17 @@
 """Helpers for the web-transport tests (tests/35-ws-*.py): a deployment
 of router + real sm + junction-c2s with [c2s] http_listen, and WsXmpp, an
 RFC 7395 client over Debian's python3-websockets that speaks the XML
-itself (SCRAM-SHA-1 computed with hashlib, bind, stanzas)."""
+itself (SCRAM-SHA-1 computed with hashlib, bind, stanzas), and Bosh, a
+XEP-0206 client on one keep-alive HTTPS connection."""
 
 import asyncio
 import base64
 import hashlib
 import hmac
+import http.client
 import importlib.util
 import os
+import random
 import ssl
 import xml.etree.ElementTree as ET
 
@@ -41,7 +44,7 @@ def no_verify():
 class Web:
     """router + sm + c2s with an HTTPS listener on 127.0.0.1:http_port."""
 
-    def __init__(self, router, users=(), c2s_opts=None):
+    def __init__(self, router, users=(), c2s_opts=None, asan_extra=''):
         self.r = router()
         for jid, pw in users:
             sm_session.adduser(self.r, jid, pw)
@@ -50,6 +53,7 @@ class Web:
         opts.update(c2s_opts or {})
         self.c2s = C2SProcess(self.r, self.r.workdir, opts)
         self.sm = sm_session.Sm(self.r)
+        self.c2s.asan_extra = asan_extra
         self.c2s.start()
 
     @property
@@ -200,3 +204,91 @@ class WsXmpp:
         nxt = await self.recv(timeout)
         assert (local(nxt), ns(nxt)) == ('close', NS_FRAMING), ET.tostring(nxt)
         return cond[0] if cond else None
+
+
+NS_BOSH = 'http://jabber.org/protocol/httpbind'
+
+
+class Bosh:
+    """A BOSH client on one keep-alive HTTPS connection, one request at a
+    time (so the server's hold of 1 never has to give a request back)."""
+
+    def __init__(self, port, wait=2, **create_attrs):
+        self.port, self.wait, self.create_attrs = port, wait, create_attrs
+        self.conn = http.client.HTTPSConnection('127.0.0.1', port, context=no_verify(),
+                                                timeout=30)
+        self.rid = random.randint(1 << 20, 1 << 30)
+        self.sid = None
+        self.inbox = []
+        self.log = self.inbox  # every element received, in order (may be shared)
+
+    def post_raw(self, body, headers=None):
+        self.conn.request('POST', '/http-bind', body=body,
+                          headers=dict({'Content-Type': 'text/xml; charset=utf-8'},
+                                       **(headers or {})))
+        r = self.conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+
+    def post(self, payload='', rid=None, **attrs):
+        rid = rid if rid is not None else self.rid
+        self.rid = rid + 1
+        a = ''.join(" %s='%s'" % kv for kv in attrs.items())
+        if self.sid is not None:
+            a += " sid='%s'" % self.sid
+        status, _, data = self.post_raw("<body xmlns='%s' rid='%d'%s>%s</body>"
+                                        % (NS_BOSH, rid, a, payload))
+        assert status == 200, (status, data)
+        body = ET.fromstring(data)
+        assert body.tag == '{%s}body' % NS_BOSH, data
+        self.inbox.extend(list(body))
+        if self.log is not self.inbox:
+            self.log.extend(list(body))
+        return body
+
+    def raw(self, rid, payload='', **attrs):
+        """POST one request of this session, rid as given (self.rid
+        untouched); the response's bytes and its parsed <body/>."""
+        a = ''.join(" %s='%s'" % kv for kv in attrs.items())
+        status, _, data = self.post_raw("<body xmlns='%s' rid='%d' sid='%s'%s>%s</body>"
+                                        % (NS_BOSH, rid, self.sid, a, payload))
+        assert status == 200, (status, data)
+        return data, ET.fromstring(data)
+
+    def create(self):
+        attrs = {'to': 'localhost', 'wait': str(self.wait), 'hold': '1',
+                 'xmpp:version': '1.0', 'xmlns:xmpp': 'urn:xmpp:xbosh'}
+        attrs.update(self.create_attrs)
+        body = self.post(**attrs)
+        self.sid, self.created = body.get('sid'), body
+        assert self.sid and body.get('requests') == str(int(body.get('hold')) + 1), \
+            ET.tostring(body)
+        return body
+
+    def next(self, pred=lambda el: True, polls=20):
+        for _ in range(polls):
+            for i, el in enumerate(self.inbox):
+                if pred(el):
+                    return self.inbox.pop(i)
+            self.post()
+        raise AssertionError('nothing matched; inbox %r' % [ET.tostring(e) for e in self.inbox])
+
+    def login(self, user, password, resource='bosh'):
+        self.create()
+        feats = self.next(lambda el: local(el) == 'features')
+        mechs = [m.text for m in feats.iter('{%s}mechanism' % NS_SASL)]
+        assert 'SCRAM-SHA-1' in mechs, mechs
+        scram = Scram(user, password)
+        self.post("<auth xmlns='%s' mechanism='SCRAM-SHA-1'>%s</auth>" % (NS_SASL, scram.first()))
+        ch = self.next(lambda el: local(el) in ('challenge', 'failure'))
+        self.post("<response xmlns='%s'>%s</response>" % (NS_SASL, scram.final(ch.text)))
+        ok = self.next(lambda el: local(el) in ('success', 'failure'))
+        assert local(ok) == 'success', ET.tostring(ok)
+        scram.check(ok.text)
+        self.post(**{'xmpp:restart': 'true', 'xmlns:xmpp': 'urn:xmpp:xbosh'})
+        feats = self.next(lambda el: local(el) == 'features')
+        assert feats.find('{%s}bind' % NS_BIND) is not None
+        self.post("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='%s'>"
+                  "<resource>%s</resource></bind></iq>" % (NS_BIND, resource))
+        iq = self.next(lambda el: el.get('id') == 'b1')
+        assert iq.get('type') == 'result', ET.tostring(iq)
+        return iq.find('{%s}bind/{%s}jid' % (NS_BIND, NS_BIND)).text
