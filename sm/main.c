@@ -61,7 +61,6 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 	struct sm *sm = ctx;
 	const char *to = stanza_get_attr(st, "to");
 	const char *from = stanza_get_attr(st, "from");
-	(void)component;
 
 	if (to != NULL && strcmp(to, sm->name) == 0) {
 		/* Addressed to this instance: router events, replies, status. */
@@ -100,7 +99,10 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 			sm_bounce(sm, st, "cancel", "service-unavailable");
 		return;
 	}
+	sm->in.st = st;
+	sm->in.raw = component_stanza_raw(component, &sm->in.len);
 	sm_deliver(sm, st);
+	sm->in.st = NULL;
 }
 
 static void sm_on_ready(struct component *component, void *ctx)

@@ -118,6 +118,15 @@ struct sm {
 	} count;
 	struct metrics_histogram store_seconds;
 	struct sm_pep *pep; /* sm-pep.c */
+	/* The stanza sm_on_stanza() is handling and its original bytes
+	 * (component_stanza_raw(), NULL when they do not stand alone), for
+	 * sm_session_deliver() to wrap as they are (sm-wrap.c). Whoever
+	 * changes that tree first calls sm_wrap_forget(). */
+	struct {
+		const struct stanza *st;
+		const char *raw;
+		size_t len;
+	} in;
 	uint64_t started; /* uv_hrtime() at start, for XEP-0012 uptime */
 };
 
@@ -138,8 +147,12 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 void sm_session_kick(struct sm *sm, struct sm_session *session, const char *reason);
 /* A c2s instance went away: end every session it hosted. */
 void sm_session_end_host(struct sm *sm, const char *c2s);
+
+/* sm-wrap.c */
 /* Write st to the client of a session, wrapped in <deliver/>. */
 void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st);
+/* st is about to change: its original bytes no longer say what it is. */
+void sm_wrap_forget(struct sm *sm, const struct stanza *st);
 /* A push to one session: iq type='set' with a fresh id and a copy of
  * payload (roster pushes, blocklist pushes). */
 void sm_session_push(struct sm *sm, const struct sm_session *session,

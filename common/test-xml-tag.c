@@ -1,0 +1,147 @@
+/* common/test-xml-tag.c: unit tests for reading tags in parsed bytes.
+ *
+ * Every input is copied into an allocation of exactly its length, so under
+ * ASan a scan that reads past len is caught.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "test.h"
+#include "xml-tag.h"
+
+/* A copy of s without its terminator, for exact bounds. */
+static char *exact(const char *s)
+{
+	size_t n = strlen(s);
+	char *p = xmalloc(n > 0 ? n : 1);
+	memcpy(p, s, n);
+	return p;
+}
+
+static size_t tag_end(const char *s, bool *empty)
+{
+	char *p = exact(s);
+	size_t r = xml_tag_end(p, strlen(s), empty);
+	free(p);
+	return r;
+}
+
+static void test_tag_end(void)
+{
+	bool empty;
+
+	CHECK(tag_end("<a>", &empty) == 3 && !empty);
+	CHECK(tag_end("<a/>rest", &empty) == 4 && empty);
+	CHECK(tag_end("<a x='>' y=\"/>\">t</a>", &empty) == 16 && !empty);
+	CHECK(tag_end("<a x='1'\n/>", &empty) == 11 && empty);
+	/* Not a start tag, or unfinished. */
+	CHECK(tag_end("</a>", &empty) == 0);
+	CHECK(tag_end("<![CDATA[x]]>", &empty) == 0);
+	CHECK(tag_end("<?pi?>", &empty) == 0);
+	CHECK(tag_end("text", &empty) == 0);
+	CHECK(tag_end("<a x='>", &empty) == 0);
+	CHECK(tag_end("<a", &empty) == 0);
+	CHECK(tag_end("", &empty) == 0);
+}
+
+static void test_name_len(void)
+{
+	CHECK(xml_tag_name_len("<message to='x'>", 16) == 7);
+	CHECK(xml_tag_name_len("<iq/>", 5) == 2);
+	CHECK(xml_tag_name_len("<stream:error>", 14) == 12);
+	CHECK(xml_tag_name_len("<p\tx='1'>", 9) == 1);
+}
+
+static bool attr(const char *s, const char *name, char *out, size_t out_len)
+{
+	char *p = exact(s);
+	bool empty;
+	size_t tag = xml_tag_end(p, strlen(s), &empty);
+	const char *v;
+	size_t vlen;
+	bool found = tag != 0 && xml_tag_attr(p, tag, name, &v, &vlen);
+
+	if (found && vlen < out_len) {
+		memcpy(out, v, vlen);
+		out[vlen] = '\0';
+	}
+	free(p);
+	return found;
+}
+
+static void test_attr(void)
+{
+	char v[64];
+
+	CHECK(attr("<m from='a@b/c' to=\"d\" id='x'>", "from", v, sizeof(v)));
+	CHECK_STR(v, "a@b/c");
+	CHECK(attr("<m from='a@b/c' to=\"d\" id='x'>", "to", v, sizeof(v)));
+	CHECK_STR(v, "d");
+	CHECK(attr("<m from='a@b/c' to=\"d\" id='x'/>", "id", v, sizeof(v)));
+	CHECK_STR(v, "x");
+	/* Whitespace around '=', escapes kept, quotes of the other kind inside. */
+	CHECK(attr("<m\n a = 'x&amp;y' b=\"it's\">", "a", v, sizeof(v)));
+	CHECK_STR(v, "x&amp;y");
+	CHECK(attr("<m\n a = 'x&amp;y' b=\"it's\">", "b", v, sizeof(v)));
+	CHECK_STR(v, "it's");
+	CHECK(attr("<m a=''>", "a", v, sizeof(v)));
+	CHECK_STR(v, "");
+	/* Exact names only: no prefix match, no match inside a value. */
+	CHECK(!attr("<m fromx='1'>", "from", v, sizeof(v)));
+	CHECK(!attr("<m x='from=1'>", "from", v, sizeof(v)));
+	CHECK(!attr("<m xml:lang='en'>", "lang", v, sizeof(v)));
+	CHECK(attr("<m xml:lang='en'>", "xml:lang", v, sizeof(v)));
+	CHECK_STR(v, "en");
+	CHECK(!attr("<m>", "a", v, sizeof(v)));
+	CHECK(!attr("<m/>", "a", v, sizeof(v)));
+}
+
+static size_t element_end(const char *s)
+{
+	char *p = exact(s);
+	size_t r = xml_tag_element_end(p, strlen(s));
+	free(p);
+	return r;
+}
+
+static void test_element_end(void)
+{
+	CHECK(element_end("<a/>") == 4);
+	CHECK(element_end("<a></a>") == 7);
+	CHECK(element_end("<a></a><b/>") == 7);
+	CHECK(element_end("<a><a/><b x='</a>'>t &gt; u</b></a >tail") == 36);
+	CHECK(element_end("<a><![CDATA[</a><b>]]></a>") == 26);
+	CHECK(element_end("<a><b><c/></b><d></d></a><a/>") == 25);
+	/* Unfinished or not an element. */
+	CHECK(element_end("<a><b></b>") == 0);
+	CHECK(element_end("<a><![CDATA[</a>") == 0);
+	CHECK(element_end("<a>text<") == 0);
+	CHECK(element_end("text") == 0);
+	CHECK(element_end("</a>") == 0);
+}
+
+static void test_contains(void)
+{
+	char *p = exact("<a xmlns='jabber:client'/>");
+	CHECK(xml_tag_contains(p, 26, "jabber:client"));
+	CHECK(xml_tag_contains(p, 26, "/>"));
+	CHECK(!xml_tag_contains(p, 25, "/>"));
+	CHECK(!xml_tag_contains(p, 26, "jabber:server"));
+	CHECK(!xml_tag_contains(p, 0, "<"));
+	free(p);
+}
+
+static const struct test tests[] = {
+	TEST(test_contains),
+	TEST(test_tag_end),
+	TEST(test_name_len),
+	TEST(test_attr),
+	TEST(test_element_end),
+	{NULL, NULL},
+};
+
+int main(void)
+{
+	return test_run(tests);
+}
