@@ -19,6 +19,7 @@
 #include "log.h"
 #include "stanza.h"
 #include "stream.h"
+#include "xml-frame.h"
 #include "xml-parser.h"
 #include "xml-tag.h"
 
@@ -50,6 +51,13 @@ struct component {
 	bool raw_ok;
 	const char *cur_raw;
 	size_t cur_raw_len;
+	/* With a raw callback, once ready: the stream is cut into stanzas by
+	 * `frame` instead of parsed (the router checked every byte of it), and
+	 * those the owner wants as a tree go through tree_parser, a parser on a
+	 * private stream with the router's header (default_ns). */
+	struct xml_frame *frame;
+	struct xml_parser *tree_parser;
+	char *default_ns;
 	char *stream_id;
 	unsigned binds_left;
 	struct buf pending;
@@ -97,6 +105,9 @@ static void component_maybe_free(struct component *c)
 	free(c->secret);
 	free(c->stream_id);
 	xml_parser_free(&c->parser);
+	xml_frame_free(&c->frame);
+	xml_parser_free(&c->tree_parser);
+	free(c->default_ns);
 	buf_free(&c->pending);
 	buf_free(&c->unacked);
 	free(c->kept);
@@ -324,6 +335,8 @@ static int component_on_open(void *ctx, const struct xml_parser_stream_open *ope
 	struct buf b = {0};
 
 	c->raw_ok = !open->extra_prefixes;
+	free(c->default_ns);
+	c->default_ns = xstrdup(open->default_ns != NULL ? open->default_ns : "");
 	free(c->stream_id);
 	c->stream_id = xstrdup(open->id != NULL ? open->id : "");
 	digest_sha1_hex2(c->stream_id, c->secret, digest);
@@ -350,33 +363,62 @@ static void component_acked_raw(struct component *c, const struct xml_parser_sta
 	component_acked(c, h);
 }
 
-/* A stanza for the owner, once ready: to the raw callback first (HEAD mode),
- * else as a tree, parsed from its bytes if the parser did not build one. */
-static int component_deliver(struct component *c, const struct xml_parser_stanza *ev)
+/* The owner's stanza callback, with the stanza's bytes at hand. */
+static int component_give_tree(struct component *c, const struct xml_parser_stanza *ev)
 {
-	struct stanza *own = NULL, *tree = ev->tree;
-
-	c->count.in++;
-	if (tree == NULL) {
-		if (c->cbs->raw(c, ev, c->ctx))
-			return c->conn == NULL;
-		if (stanza_parse(ev->raw, ev->raw_len, STREAM_NS_COMPONENT, &own) != 0) {
-			/* Expat took it in the stream, so only an unknown prefix can
-			 * fail here: the router's header is not what raw_ok said. */
-			component_drop(c, "a stanza from the router does not stand alone");
-			component_schedule(c, NULL);
-			return 1;
-		}
-		tree = own;
-	}
 	if (c->raw_ok) {
 		c->cur_raw = ev->raw;
 		c->cur_raw_len = ev->raw_len;
 	}
-	c->cbs->stanza(c, tree, c->ctx);
+	c->cbs->stanza(c, ev->tree, c->ctx);
 	c->cur_raw = NULL;
-	stanza_unref(&own);
 	return c->conn == NULL;
+}
+
+static int component_on_tree(void *ctx, const struct xml_parser_stanza *ev)
+{
+	return component_give_tree(ctx, ev);
+}
+
+static const struct xml_parser_callbacks component_tree_callbacks = {
+	.stanza = component_on_tree,
+};
+
+/* A stanza without a tree that the raw callback declined: parse its bytes
+ * (they stand alone: raw_ok) on tree_parser's private stream. */
+static int component_parse_tree(struct component *c, const struct xml_parser_stanza *ev)
+{
+	if (c->tree_parser == NULL) {
+		struct buf h = {0};
+		c->tree_parser = xml_parser_new(NULL, XML_PARSER_MODE_TREE,
+						&component_tree_callbacks, c);
+		buf_append_str(&h, "<stream:stream xmlns='");
+		buf_append_xml_escaped(&h, c->default_ns, strlen(c->default_ns), true);
+		buf_append_str(&h, "' xmlns:stream='" XML_NS_STREAM "'>");
+		(void)xml_parser_feed(c->tree_parser, h.data, h.len);
+		buf_free(&h);
+	}
+	int r = xml_parser_feed(c->tree_parser, ev->raw, ev->raw_len);
+	if (r < 0 && r != XML_PARSER_STOPPED) {
+		component_drop(c, xml_parser_error_text(c->tree_parser));
+		component_schedule(c, NULL);
+		return 1;
+	}
+	/* Between stanzas it holds nothing worth 10 kB. */
+	(void)xml_parser_release_idle(c->tree_parser);
+	return c->conn == NULL;
+}
+
+/* A stanza for the owner, once ready: to the raw callback first (HEAD mode
+ * or frame), else as a tree. */
+static int component_deliver(struct component *c, const struct xml_parser_stanza *ev)
+{
+	c->count.in++;
+	if (ev->tree != NULL)
+		return component_give_tree(c, ev);
+	if (c->cbs->raw(c, ev, c->ctx))
+		return c->conn == NULL;
+	return component_parse_tree(c, ev);
 }
 
 static int component_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
@@ -443,11 +485,24 @@ static void component_read(struct conn *conn, const char *data, size_t len)
 {
 	struct component *c = conn->owner;
 
-	int r = xml_parser_feed(c->parser, data, len);
-	if (r < 0 && r != XML_PARSER_STOPPED) {
-		component_drop(c, xml_parser_error_text(c->parser));
-		component_schedule(c, NULL);
-		return;
+	if (c->frame != NULL) {
+		int r = xml_frame_feed(c->frame, data, len);
+		if (r < 0 && r != XML_PARSER_STOPPED) {
+			component_drop(c, xml_parser_error_condition(r));
+			component_schedule(c, NULL);
+			return;
+		}
+	} else {
+		int r = xml_parser_feed(c->parser, data, len);
+		if (r < 0 && r != XML_PARSER_STOPPED) {
+			component_drop(c, xml_parser_error_text(c->parser));
+			component_schedule(c, NULL);
+			return;
+		}
+		/* Ready, and the parser between stanzas: cut from now on. */
+		if (c->conn != NULL && c->state == COMPONENT_READY && c->cbs->raw != NULL &&
+		    c->raw_ok && xml_parser_release_idle(c->parser))
+			c->frame = xml_frame_new(&component_parser_callbacks, c, c->default_ns, 0);
 	}
 	/* The owner has handled every stanza of this read (its callback
 	 * returned): tell the router, which keeps them until then. */
@@ -517,6 +572,8 @@ static void component_on_connect(struct conn *conn, int status, void *ctx)
 	c->state = COMPONENT_HEADER;
 	xml_parser_reset(c->parser);
 	xml_parser_set_mode(c->parser, XML_PARSER_MODE_TREE);
+	xml_frame_free(&c->frame);
+	xml_parser_free(&c->tree_parser);
 	conn_start(conn, &component_conn_callbacks, c);
 	conn_set_low_water(conn, c->opt.low_water != 0 ? c->opt.low_water : c->opt.queue_limit / 2);
 	stream_header(&b, STREAM_NS_COMPONENT, NULL, c->name, NULL);

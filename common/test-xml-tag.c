@@ -132,7 +132,49 @@ static void test_contains(void)
 	free(p);
 }
 
+static bool unescape(const char *s, const char *want)
+{
+	char *p = exact(s);
+	struct buf b = {0};
+	bool ok = xml_tag_unescape(p, strlen(s), &b);
+
+	free(p);
+	ok = ok && want != NULL && b.len == strlen(want) && memcmp(b.data, want, b.len) == 0;
+	buf_free(&b);
+	return ok;
+}
+
+static bool unescape_fails(const char *s)
+{
+	char *p = exact(s);
+	struct buf b = {0};
+	bool ok = xml_tag_unescape(p, strlen(s), &b);
+
+	free(p);
+	buf_free(&b);
+	return !ok;
+}
+
+static void test_unescape(void)
+{
+	CHECK(unescape("", ""));
+	CHECK(unescape("plain", "plain"));
+	CHECK(unescape("a&amp;b&lt;c&gt;d&quot;e&apos;f", "a&b<c>d\"e'f"));
+	CHECK(unescape("&#65;&#x42;&#x43;", "ABC"));
+	CHECK(unescape("&#xe9;&#x20AC;&#x1F600;", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+	CHECK(unescape("x&amp;", "x&"));
+	CHECK(unescape_fails("a&b"));
+	CHECK(unescape_fails("&nbsp;"));
+	CHECK(unescape_fails("&#;"));
+	CHECK(unescape_fails("&#xD800;"));
+	CHECK(unescape_fails("&#x110000;"));
+	CHECK(unescape_fails("&#0;"));
+	CHECK(unescape_fails("&#12a;"));
+	CHECK(unescape_fails("&amp"));
+}
+
 static const struct test tests[] = {
+	TEST(test_unescape),
 	TEST(test_contains),
 	TEST(test_tag_end),
 	TEST(test_name_len),

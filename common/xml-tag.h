@@ -32,6 +32,12 @@ bool xml_tag_attr(const char *p, size_t tag_len, const char *name, const char **
  * its end tag (text, CDATA sections and child elements included). 0 when p
  * does not start with a start tag or the element does not end within len. */
 size_t xml_tag_element_end(const char *p, size_t len);
+/* Append the text of an attribute value or text as written (v, len) to out,
+ * references resolved (the five predefined entities and character
+ * references, as UTF-8). False, with out partly written, on a reference it
+ * cannot resolve. */
+struct buf;
+bool xml_tag_unescape(const char *v, size_t len, struct buf *out);
 /* Whether s occurs in [p, p + len). */
 bool xml_tag_contains(const char *p, size_t len, const char *s);
 

@@ -121,9 +121,16 @@ static void sm_on_down(struct component *component, const char *why, void *ctx)
 	sm_peers_free(sm);
 }
 
+static bool sm_on_raw(struct component *component, const struct xml_parser_stanza *ev, void *ctx)
+{
+	(void)component;
+	return sm_wrap_deliver_raw(ctx, ev);
+}
+
 static const struct component_callbacks sm_component_callbacks = {
 	.ready = sm_on_ready,
 	.stanza = sm_on_stanza,
+	.raw = sm_on_raw,
 	.down = sm_on_down,
 };
 

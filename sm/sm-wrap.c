@@ -3,13 +3,15 @@
  *
  * <message from=SM to=C2S><deliver xmlns=SM_NS_SESSION sid=SID><NAME
  * xmlns='jabber:client' ...>...</NAME></deliver></message>, written as text: the
- * inner stanza is in the client namespace, declared right after its name, so
- * c2s can pass its bytes to the client as they are (c2s-sm.c). Every stanza for
- * a client passes here, so the stanza sm is handling is wrapped from the
- * original bytes it arrived in when they say the same thing (sm_wrap_raw());
- * others are serialised. A stanza these rules cannot write that way (one
- * naming the component or server namespace inside, or the stream prefix) keeps
- * its own namespace declaration and c2s moves it into jabber:client from a tree.
+ * inner stanza is in the client namespace, declared right after its name, so c2s
+ * can pass its bytes to the client as they are (c2s-sm.c). Every stanza for a
+ * client passes here, so the stanza sm is handling is wrapped from the original
+ * bytes it arrived in when they say the same thing (sm_wrap_raw_ok()); others
+ * are serialised. A message to a session's full JID does not even get a tree:
+ * the router link's raw callback wraps it from its bytes (sm_wrap_deliver_raw()).
+ * A stanza that cannot be written that way (one naming the component or server
+ * namespace inside, or the stream prefix) keeps its own namespace declaration,
+ * and c2s moves it into jabber:client from a tree.
  */
 #include <string.h>
 
@@ -19,6 +21,7 @@
 #include "sm.h"
 #include "stanza.h"
 #include "stream.h"
+#include "xml-parser.h"
 #include "xml-tag.h"
 
 #define SM_WRAP_CLIENT_NS " xmlns='" STREAM_NS_CLIENT "'"
@@ -44,22 +47,20 @@ static void sm_wrap_append(struct buf *b, const char *p, size_t len, size_t name
 	buf_append(b, p + 1 + name_len, len - 1 - name_len);
 }
 
-/* The stanza being handled, from the bytes it came in: true when written. */
-static bool sm_wrap_raw(struct sm *sm, const struct stanza *st, struct buf *b)
+/* Can the stanza (name, ns) whose bytes are p go out as sm_wrap_append()
+ * writes them? Only when its top element declares nothing and nothing in it
+ * is unsafe. */
+static bool sm_wrap_raw_ok(const char *name, const char *ns, const char *p, size_t len)
 {
-	const char *p = sm->in.raw;
-	size_t len = sm->in.len, name_len = strlen(st->name);
+	size_t name_len = strlen(name);
 	bool empty;
 
-	if (st != sm->in.st || p == NULL || strcmp(st->ns, STREAM_NS_COMPONENT) != 0)
+	if (p == NULL || strcmp(ns, STREAM_NS_COMPONENT) != 0)
 		return false;
 	size_t tag = xml_tag_end(p, len, &empty);
-	if (tag == 0 || xml_tag_name_len(p, tag) != name_len ||
-	    memcmp(p + 1, st->name, name_len) != 0 || xml_tag_contains(p, tag, "xmlns") ||
-	    sm_wrap_unsafe(p, len))
-		return false;
-	sm_wrap_append(b, p, len, name_len);
-	return true;
+	return tag != 0 && xml_tag_name_len(p, tag) == name_len &&
+	       memcmp(p + 1, name, name_len) == 0 && !xml_tag_contains(p, tag, "xmlns") &&
+	       !sm_wrap_unsafe(p, len);
 }
 
 static void sm_wrap_tree(const struct stanza *st, struct buf *b)
@@ -83,7 +84,10 @@ void sm_wrap_forget(struct sm *sm, const struct stanza *st)
 		sm->in.st = NULL;
 }
 
-void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st)
+/* Send the envelope around a stanza named name: its bytes raw (raw_len of
+ * them) or, when raw is NULL, its tree st. */
+static void sm_wrap_send(struct sm *sm, const struct sm_session *session, const char *name,
+			 const char *raw, size_t raw_len, const struct stanza *st)
 {
 	static struct buf b; /* kept at its high-water mark */
 
@@ -95,12 +99,39 @@ void sm_session_deliver(struct sm *sm, const struct sm_session *session, const s
 	buf_append_str(&b, "'><deliver xmlns='" SM_NS_SESSION "' sid='");
 	buf_append_xml_escaped(&b, session->sid, strlen(session->sid), true);
 	buf_append_str(&b, "'>");
-	if (!sm_wrap_raw(sm, st, &b))
+	if (raw != NULL)
+		sm_wrap_append(&b, raw, raw_len, strlen(name));
+	else
 		sm_wrap_tree(st, &b);
 	buf_append_str(&b, "</deliver></message>");
 	if (component_send_raw(sm->component, b.data, b.len) < 0)
-		JLOG_WARN(0, "router unreachable and queue full: dropped a %s to %s", st->name,
+		JLOG_WARN(0, "router unreachable and queue full: dropped a %s to %s", name,
 			  session->c2s);
 	if (b.cap > 64 * 1024)
 		buf_free(&b);
+}
+
+void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st)
+{
+	/* The stanza being handled goes from the bytes it came in, if it can. */
+	bool raw = st == sm->in.st && sm_wrap_raw_ok(st->name, st->ns, sm->in.raw, sm->in.len);
+
+	sm_wrap_send(sm, session, st->name, raw ? sm->in.raw : NULL, sm->in.len, st);
+}
+
+bool sm_wrap_deliver_raw(struct sm *sm, const struct xml_parser_stanza *ev)
+{
+	/* Only what sm_on_stanza() would pass to sm_deliver() and that would
+	 * reach sm_session_deliver() there: a message (not one of the
+	 * envelopes sm handles itself) to a session's exact full JID. */
+	if (strcmp(ev->name, "message") != 0 || ev->to == NULL || strchr(ev->to, '/') == NULL ||
+	    !sm_wrap_raw_ok(ev->name, ev->ns, ev->raw, ev->raw_len) ||
+	    xml_tag_contains(ev->raw, ev->raw_len, SM_NS_SESSION) ||
+	    xml_tag_contains(ev->raw, ev->raw_len, SM_NS_PEP))
+		return false;
+	struct sm_session *s = sm_session_find(sm, ev->to);
+	if (s == NULL || !sm_blocking_passes(sm, ev->name, ev->type, ev->from, ev->to, s->bare))
+		return false;
+	sm_wrap_send(sm, s, ev->name, ev->raw, ev->raw_len, NULL);
+	return true;
 }

@@ -55,6 +55,7 @@
 
 struct component;
 struct stanza;
+struct xml_parser_stanza;
 struct sm_register_ip;
 struct sm_adhoc_session;
 struct sm_blocking_set;
@@ -153,6 +154,10 @@ void sm_session_end_host(struct sm *sm, const char *c2s);
 void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st);
 /* st is about to change: its original bytes no longer say what it is. */
 void sm_wrap_forget(struct sm *sm, const struct stanza *st);
+/* The router link's raw callback (component.h): a message to a full JID
+ * with a session, which sm only wraps, goes to it from its bytes without a
+ * tree. False for everything else (sm_on_stanza() gets it). */
+bool sm_wrap_deliver_raw(struct sm *sm, const struct xml_parser_stanza *ev);
 /* A push to one session: iq type='set' with a fresh id and a copy of
  * payload (roster pushes, blocklist pushes). */
 void sm_session_push(struct sm *sm, const struct sm_session *session,
@@ -244,6 +249,10 @@ bool sm_blocking_blocks(struct sm *sm, const char *user, const char *jid);
  * when to_account, else the server's domain): true when blocking took it
  * (dropped or answered with an error). */
 bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bool to_account);
+/* The same question without a tree, for a stanza to the account to_bare:
+ * true when blocking has nothing to do with it. */
+bool sm_blocking_passes(struct sm *sm, const char *name, const char *type, const char *from,
+			const char *to, const char *to_bare);
 /* The result to a session start, saying whether the account blocks anyone
  * (c2s then sends its messages and iqs to other domains through sm). */
 void sm_blocking_session_result(struct sm *sm, const struct stanza *iq, const char *bare);
