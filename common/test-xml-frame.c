@@ -71,6 +71,14 @@ static char *run(const char *in, size_t step, size_t max, int stop_after)
 	return buf_steal(&r.log);
 }
 
+/* The log of feeding in whole. */
+static void expect(const char *in, size_t max, int stop_after, const char *want)
+{
+	char *s = run(in, 0, max, stop_after);
+	CHECK_STR(s, want);
+	free(s);
+}
+
 /* Same log however the input is split. */
 static void check_splits(const char *in, const char *want, size_t max)
 {
@@ -112,32 +120,16 @@ static void test_close_and_errors(void)
 	check_splits("<iq/> </stream:stream> \n", "[iq {jabber:component:accept} raw=<iq/> tree=0]"
 						    "[close] -> 0",
 		     0);
-	char *s = run("</stream:stream><iq/>", 0, 0, 0);
-	CHECK_STR(s, "[close] -> -6");
-	free(s);
-	s = run("<iq/>text<iq/>", 0, 0, 0);
-	CHECK_STR(s, "[iq {jabber:component:accept} raw=<iq/> tree=0] -> -5");
-	free(s);
-	s = run("<foo:iq xmlns:foo='jabber:client'/>", 0, 0, 0);
-	CHECK_STR(s, " -> -5");
-	free(s);
-	s = run("<iq to='a&nbsp;'/>", 0, 0, 0);
-	CHECK_STR(s, " -> -5");
-	free(s);
+	expect("</stream:stream><iq/>", 0, 0, "[close] -> -6");
+	expect("<iq/>text<iq/>", 0, 0, "[iq {jabber:component:accept} raw=<iq/> tree=0] -> -5");
+	expect("<foo:iq xmlns:foo='jabber:client'/>", 0, 0, " -> -5");
+	expect("<iq to='a&nbsp;'/>", 0, 0, " -> -5");
 	/* Longer than max: complete or not. */
-	s = run("<iq><x/></iq>", 0, 8, 0);
-	CHECK_STR(s, " -> -4");
-	free(s);
-	s = run("<iq><x/>", 0, 4, 0);
-	CHECK_STR(s, " -> -4");
-	free(s);
-	s = run("<iq><x/>", 0, 64, 0);
-	CHECK_STR(s, " -> 0");
-	free(s);
+	expect("<iq><x/></iq>", 8, 0, " -> -4");
+	expect("<iq><x/>", 4, 0, " -> -4");
+	expect("<iq><x/>", 64, 0, " -> 0");
 	/* A callback stops: the rest is not seen, and the result sticks. */
-	s = run("<a/><b/><c/>", 0, 0, 1);
-	CHECK_STR(s, "[a {jabber:component:accept} raw=<a/> tree=0] -> -1");
-	free(s);
+	expect("<a/><b/><c/>", 0, 1, "[a {jabber:component:accept} raw=<a/> tree=0] -> -1");
 }
 
 static const struct test tests[] = {

@@ -74,19 +74,20 @@ static void test_attr(void)
 {
 	char v[64];
 
-	CHECK(attr("<m from='a@b/c' to=\"d\" id='x'>", "from", v, sizeof(v)));
-	CHECK_STR(v, "a@b/c");
-	CHECK(attr("<m from='a@b/c' to=\"d\" id='x'>", "to", v, sizeof(v)));
-	CHECK_STR(v, "d");
-	CHECK(attr("<m from='a@b/c' to=\"d\" id='x'/>", "id", v, sizeof(v)));
-	CHECK_STR(v, "x");
-	/* Whitespace around '=', escapes kept, quotes of the other kind inside. */
-	CHECK(attr("<m\n a = 'x&amp;y' b=\"it's\">", "a", v, sizeof(v)));
-	CHECK_STR(v, "x&amp;y");
-	CHECK(attr("<m\n a = 'x&amp;y' b=\"it's\">", "b", v, sizeof(v)));
-	CHECK_STR(v, "it's");
-	CHECK(attr("<m a=''>", "a", v, sizeof(v)));
-	CHECK_STR(v, "");
+	static const char *const found[][3] = {
+		{"<m from='a@b/c' to=\"d\" id='x'>", "from", "a@b/c"},
+		{"<m from='a@b/c' to=\"d\" id='x'>", "to", "d"},
+		{"<m from='a@b/c' to=\"d\" id='x'/>", "id", "x"},
+		/* Whitespace around '=', escapes kept, quotes of the other kind inside. */
+		{"<m\n a = 'x&amp;y' b=\"it's\">", "a", "x&amp;y"},
+		{"<m\n a = 'x&amp;y' b=\"it's\">", "b", "it's"},
+		{"<m a=''>", "a", ""},
+	};
+	for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++) {
+		v[0] = '?';
+		CHECK(attr(found[i][0], found[i][1], v, sizeof(v)));
+		CHECK_STR(v, found[i][2]);
+	}
 	/* Exact names only: no prefix match, no match inside a value. */
 	CHECK(!attr("<m fromx='1'>", "from", v, sizeof(v)));
 	CHECK(!attr("<m x='from=1'>", "from", v, sizeof(v)));
