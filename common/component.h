@@ -45,7 +45,9 @@ struct component_callbacks {
 	 * bytes (stanza->raw, standing alone in the stream's default namespace;
 	 * see component_stanza_raw()). Return true when it was handled, false
 	 * to have it parsed and passed to the stanza callback as usual. For the
-	 * hot path of an owner that only needs the bytes, e.g. c2s's deliveries. */
+	 * hot path of an owner that only needs the bytes, e.g. c2s's deliveries.
+	 * With it, the router's stream is no longer parsed once ready, only cut
+	 * into stanzas (common/xml-frame.h: the router checked every byte). */
 	bool (*raw)(struct component *component, const struct xml_parser_stanza *stanza,
 		    void *ctx);
 	/* The stream is gone; reconnection is already scheduled. May be NULL. */
