@@ -32,6 +32,8 @@
 #include "peers.h"
 #include "stanza.h"
 #include "stream.h"
+#include "xml-parser.h"
+#include "xml-tag.h"
 
 static void c2s_sm_reannounce(struct c2s *c2s, const char *domain);
 
@@ -279,9 +281,8 @@ static struct c2s_client *c2s_sm_client_by_sid(struct c2s *c2s, const char *sid)
 /* Does st come from one of Junction's own processes? The router lets only
  * a stream that bound a name send from it, and says which streams are
  * trusted in its watch events. */
-static bool c2s_sm_from_trusted(struct c2s *c2s, const struct stanza *st)
+static bool c2s_sm_from_trusted(struct c2s *c2s, const char *from)
 {
-	const char *from = stanza_get_attr(st, "from");
 	struct jid j;
 
 	if (from == NULL || jid_parse(from, -1, &j) != JID_OK)
@@ -352,7 +353,7 @@ static void c2s_sm_on_request(struct c2s *c2s, struct stanza *st)
 		c2s_sm_reply_error(c2s, st, "cancel", "service-unavailable");
 		return;
 	}
-	if (!c2s_sm_from_trusted(c2s, st)) {
+	if (!c2s_sm_from_trusted(c2s, stanza_get_attr(st, "from"))) {
 		c2s_sm_reply_error(c2s, st, "cancel", "forbidden");
 		return;
 	}
@@ -376,16 +377,14 @@ static void c2s_sm_on_request(struct c2s *c2s, struct stanza *st)
 		c2s_client_close(c, "reset", reason);
 }
 
-/* <message><deliver sid=...>STANZA</deliver></message>: STANZA to the client. */
-static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
+/* The client a <deliver/> with this sid is for, if it may have it now. */
+static struct c2s_client *c2s_sm_deliver_to(struct c2s *c2s, const char *sid)
 {
-	struct c2s_client *c = c2s_sm_client_by_sid(c2s, stanza_get_attr(deliver, "sid"));
-	struct stanza *inner = stanza_child_element(deliver, 0);
+	struct c2s_client *c = c2s_sm_client_by_sid(c2s, sid);
 
-	if (c == NULL || inner == NULL || !c->established) {
-		JLOG_DEBUG(0, "deliver for unknown or ended session %s",
-			   stanza_get_attr(deliver, "sid") ? stanza_get_attr(deliver, "sid") : "?");
-		return;
+	if (c == NULL || !c->established) {
+		JLOG_DEBUG(0, "deliver for unknown or ended session %s", sid ? sid : "?");
+		return NULL;
 	}
 	if (c2s_client_queued(c) > C2S_CLIENT_QUEUE_LIMIT) {
 		/* It does not read: a stream error would only wait behind the
@@ -393,8 +392,20 @@ static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
 		JLOG_INFO(c->id, "closing %s: policy-violation: output queue over %u bytes",
 			  c->full_jid, (unsigned)C2S_CLIENT_QUEUE_LIMIT);
 		c2s_client_abort(c);
-		return;
+		return NULL;
 	}
+	return c;
+}
+
+/* <message><deliver sid=...>STANZA</deliver></message>: STANZA to the client. */
+static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
+{
+	struct stanza *inner = stanza_child_element(deliver, 0);
+	struct c2s_client *c = inner != NULL ? c2s_sm_deliver_to(c2s, stanza_get_attr(deliver, "sid"))
+					     : NULL;
+
+	if (c == NULL)
+		return;
 	/* The envelope is the router link's and is freed when this returns: rewrite the
 	 * stanza in it in place rather than copy it (every stanza for a client passes here). */
 	c2s_rewrite_ns(inner, STREAM_NS_COMPONENT, STREAM_NS_CLIENT);
@@ -402,6 +413,108 @@ static void c2s_sm_on_deliver(struct c2s *c2s, struct stanza *deliver)
 	size_t n = c2s_client_send_stanza(c, inner);
 	c2s->count.stanzas_out++;
 	c2s_flow_delivered(c, stanza_get_attr(inner, "from"), n);
+}
+
+/* The envelope as sm writes it (sm/sm-wrap.c), read from its bytes: the
+ * router took them from sm unchanged and the parser found them well-formed.
+ * <message ...><deliver xmlns='urn:junction:session:1' sid='SID'><NAME
+ * xmlns='jabber:client' ...>...</NAME></deliver></message>, exactly one
+ * stanza inside, no namespace prefix declared outside it. */
+struct c2s_sm_envelope {
+	char sid[128];
+	const char *inner; /* the stanza's bytes */
+	size_t inner_len, name_len;
+	const char *from; /* its 'from', escaped as written, or NULL */
+	size_t from_len;
+};
+
+#define C2S_SM_DELIVER_END "</deliver></message>"
+#define C2S_SM_CLIENT_NS " xmlns='" STREAM_NS_CLIENT "'"
+
+static bool c2s_sm_read_envelope(const char *p, size_t len, struct c2s_sm_envelope *e)
+{
+	const size_t tail = sizeof(C2S_SM_DELIVER_END) - 1, decl = sizeof(C2S_SM_CLIENT_NS) - 1;
+	const char *v;
+	size_t vlen;
+	bool empty;
+
+	size_t t = xml_tag_end(p, len, &empty);
+	if (t == 0 || empty || len - t <= tail || xml_tag_contains(p, t, "xmlns") ||
+	    memcmp(p + len - tail, C2S_SM_DELIVER_END, tail) != 0)
+		return false;
+	const char *d = p + t;
+	size_t dlen = len - t - tail;
+	t = xml_tag_end(d, dlen, &empty);
+	if (t == 0 || empty || xml_tag_name_len(d, t) != 7 || memcmp(d + 1, "deliver", 7) != 0 ||
+	    xml_tag_contains(d, t, "xmlns:") || !xml_tag_attr(d, t, "xmlns", &v, &vlen) ||
+	    vlen != strlen(C2S_NS_SESSION) || memcmp(v, C2S_NS_SESSION, vlen) != 0 ||
+	    !xml_tag_attr(d, t, "sid", &v, &vlen) || vlen >= sizeof(e->sid) ||
+	    memchr(v, '&', vlen) != NULL)
+		return false;
+	memcpy(e->sid, v, vlen);
+	e->sid[vlen] = '\0';
+	e->inner = d + t;
+	e->inner_len = dlen - t;
+	if (xml_tag_element_end(e->inner, e->inner_len) != e->inner_len)
+		return false;
+	t = xml_tag_end(e->inner, e->inner_len, &empty);
+	e->name_len = xml_tag_name_len(e->inner, t);
+	if (memchr(e->inner + 1, ':', e->name_len) != NULL || t < 1 + e->name_len + decl ||
+	    memcmp(e->inner + 1 + e->name_len, C2S_SM_CLIENT_NS, decl) != 0)
+		return false;
+	e->from = NULL;
+	e->from_len = 0;
+	if (xml_tag_attr(e->inner, t, "from", &v, &vlen)) {
+		e->from = v;
+		e->from_len = vlen;
+	}
+	return true;
+}
+
+/* The router link's raw callback (component.h): a <deliver/> from a trusted
+ * sm goes to its client as the bytes it came in (minus the namespace
+ * declaration, on a jabber:client stream), without a tree. Anything else,
+ * or an envelope this cannot read, takes the tree path (c2s_sm_stanza). */
+static bool c2s_sm_raw(struct component *component, const struct xml_parser_stanza *ev, void *ctx)
+{
+	struct c2s *c2s = ctx;
+	struct c2s_sm_envelope e;
+	static struct buf b; /* kept at its high-water mark */
+	(void)component;
+
+	if (strcmp(ev->name, "message") != 0 || ev->type != NULL ||
+	    !c2s_sm_read_envelope(ev->raw, ev->raw_len, &e) ||
+	    (e.from != NULL && memchr(e.from, '&', e.from_len) != NULL) ||
+	    !c2s_sm_from_trusted(c2s, ev->from))
+		return false;
+	struct c2s_client *c = c2s_sm_client_by_sid(c2s, e.sid);
+	const char *ns = c != NULL ? c->transport->stanza_ns : NULL;
+	bool strip = ns != NULL && strcmp(ns, STREAM_NS_CLIENT) == 0;
+	if (c != NULL && ns != NULL && !strip)
+		return false; /* a transport with another stanza namespace */
+	if ((c = c2s_sm_deliver_to(c2s, e.sid)) == NULL)
+		return true;
+	buf_reset(&b);
+	if (strip) {
+		size_t skip = 1 + e.name_len + sizeof(C2S_SM_CLIENT_NS) - 1;
+		buf_append(&b, e.inner, 1 + e.name_len);
+		buf_append(&b, e.inner + skip, e.inner_len - skip);
+	} else {
+		buf_append(&b, e.inner, e.inner_len);
+	}
+	size_t n = b.len;
+	c2s_client_send(c, b.data, b.len);
+	c2s->count.stanzas_out++;
+	if (e.from != NULL) {
+		buf_reset(&b);
+		buf_append(&b, e.from, e.from_len);
+		c2s_flow_delivered(c, b.data, n);
+	} else {
+		c2s_flow_delivered(c, NULL, n);
+	}
+	if (b.cap > 64 * 1024)
+		buf_free(&b);
+	return true;
 }
 
 void c2s_sm_bounce_to_client(struct c2s_client *client, const struct stanza *out,
@@ -487,7 +600,7 @@ static void c2s_sm_stanza(struct component *component, struct stanza *st, void *
 	}
 	if (strcmp(st->name, "message") == 0 && (type == NULL || strcmp(type, "error") != 0)) {
 		struct stanza *d = stanza_find_child(st, "deliver", C2S_NS_SESSION);
-		if (d != NULL && c2s_sm_from_trusted(c2s, st))
+		if (d != NULL && c2s_sm_from_trusted(c2s, stanza_get_attr(st, "from")))
 			c2s_sm_on_deliver(c2s, d);
 		return;
 	}
@@ -511,6 +624,7 @@ static void c2s_sm_drained(struct component *component, void *ctx)
 static const struct component_callbacks c2s_sm_callbacks = {
 	.ready = c2s_sm_ready,
 	.stanza = c2s_sm_stanza,
+	.raw = c2s_sm_raw,
 	.down = c2s_sm_down,
 	.drained = c2s_sm_drained,
 };

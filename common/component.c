@@ -19,7 +19,9 @@
 #include "log.h"
 #include "stanza.h"
 #include "stream.h"
+#include "xml-frame.h"
 #include "xml-parser.h"
+#include "xml-tag.h"
 
 #define COMPONENT_NS_EXT "urn:junction:component:1"
 
@@ -44,6 +46,18 @@ struct component {
 	enum component_state state;
 	struct conn *conn;
 	struct xml_parser *parser;
+	/* The router's header bound no prefix but "stream": stanzas' raw bytes
+	 * stand alone. cur_raw: those of the stanza being handled, if so. */
+	bool raw_ok;
+	const char *cur_raw;
+	size_t cur_raw_len;
+	/* With a raw callback, once ready: the stream is cut into stanzas by
+	 * `frame` instead of parsed (the router checked every byte of it), and
+	 * those the owner wants as a tree go through tree_parser, a parser on a
+	 * private stream with the router's header (default_ns). */
+	struct xml_frame *frame;
+	struct xml_parser *tree_parser;
+	char *default_ns;
 	char *stream_id;
 	unsigned binds_left;
 	struct buf pending;
@@ -91,6 +105,9 @@ static void component_maybe_free(struct component *c)
 	free(c->secret);
 	free(c->stream_id);
 	xml_parser_free(&c->parser);
+	xml_frame_free(&c->frame);
+	xml_parser_free(&c->tree_parser);
+	free(c->default_ns);
 	buf_free(&c->pending);
 	buf_free(&c->unacked);
 	free(c->kept);
@@ -127,9 +144,8 @@ static void component_written(struct component *c, const char *data, size_t len,
 }
 
 /* <a h='N'/>: the router has passed on the first N stanzas. */
-static void component_acked(struct component *c, const struct stanza *a)
+static void component_acked(struct component *c, const char *h_s)
 {
-	const char *h_s = stanza_get_attr(a, "h");
 	uint64_t h = h_s != NULL ? strtoull(h_s, NULL, 10) : 0;
 
 	while (c->n_kept > 0 && c->kept[c->kept_first].seq <= h) {
@@ -236,6 +252,10 @@ static void component_become_ready(struct component *c)
 		buf_reset(&c->pending);
 		c->n_pending = 0;
 	}
+	/* From the next stanza on, the raw callback sees stanzas before any
+	 * tree is built for them. */
+	if (c->cbs->raw != NULL && c->raw_ok)
+		xml_parser_set_mode(c->parser, XML_PARSER_MODE_HEAD);
 	JLOG_INFO(c->conn->id, "%s: connected to the router", c->name);
 	c->cbs->ready(c, c->ctx);
 }
@@ -314,6 +334,9 @@ static int component_on_open(void *ctx, const struct xml_parser_stream_open *ope
 	char digest[DIGEST_SHA1_HEX_LEN + 1];
 	struct buf b = {0};
 
+	c->raw_ok = !open->extra_prefixes;
+	free(c->default_ns);
+	c->default_ns = xstrdup(open->default_ns != NULL ? open->default_ns : "");
 	free(c->stream_id);
 	c->stream_id = xstrdup(open->id != NULL ? open->id : "");
 	digest_sha1_hex2(c->stream_id, c->secret, digest);
@@ -324,27 +347,111 @@ static int component_on_open(void *ctx, const struct xml_parser_stream_open *ope
 	return 0;
 }
 
+/* <a h='N'/> without a tree (HEAD mode): h read from the bytes. */
+static void component_acked_raw(struct component *c, const struct xml_parser_stanza *ev)
+{
+	bool empty;
+	size_t tag = xml_tag_end(ev->raw, ev->raw_len, &empty);
+	const char *v;
+	size_t vlen;
+	char h[32];
+
+	if (tag == 0 || !xml_tag_attr(ev->raw, tag, "h", &v, &vlen) || vlen >= sizeof(h))
+		return;
+	memcpy(h, v, vlen);
+	h[vlen] = '\0';
+	component_acked(c, h);
+}
+
+/* The owner's stanza callback, with the stanza's bytes at hand. */
+static int component_give_tree(struct component *c, const struct xml_parser_stanza *ev)
+{
+	if (c->raw_ok) {
+		c->cur_raw = ev->raw;
+		c->cur_raw_len = ev->raw_len;
+	}
+	c->cbs->stanza(c, ev->tree, c->ctx);
+	c->cur_raw = NULL;
+	return c->conn == NULL;
+}
+
+static int component_on_tree(void *ctx, const struct xml_parser_stanza *ev)
+{
+	return component_give_tree(ctx, ev);
+}
+
+static const struct xml_parser_callbacks component_tree_callbacks = {
+	.stanza = component_on_tree,
+};
+
+/* A stanza without a tree that the raw callback declined: parse its bytes
+ * (they stand alone: raw_ok) on tree_parser's private stream. */
+static int component_parse_tree(struct component *c, const struct xml_parser_stanza *ev)
+{
+	if (c->tree_parser == NULL) {
+		struct buf h = {0};
+		c->tree_parser = xml_parser_new(NULL, XML_PARSER_MODE_TREE,
+						&component_tree_callbacks, c);
+		buf_append_str(&h, "<stream:stream xmlns='");
+		buf_append_xml_escaped(&h, c->default_ns, strlen(c->default_ns), true);
+		buf_append_str(&h, "' xmlns:stream='" XML_NS_STREAM "'>");
+		(void)xml_parser_feed(c->tree_parser, h.data, h.len);
+		buf_free(&h);
+	}
+	int r = xml_parser_feed(c->tree_parser, ev->raw, ev->raw_len);
+	if (r < 0 && r != XML_PARSER_STOPPED) {
+		component_drop(c, xml_parser_error_text(c->tree_parser));
+		component_schedule(c, NULL);
+		return 1;
+	}
+	/* Between stanzas it holds nothing worth 10 kB. */
+	(void)xml_parser_release_idle(c->tree_parser);
+	return c->conn == NULL;
+}
+
+/* A stanza for the owner, once ready: to the raw callback first (HEAD mode
+ * or frame), else as a tree. */
+static int component_deliver(struct component *c, const struct xml_parser_stanza *ev)
+{
+	c->count.in++;
+	if (ev->tree != NULL)
+		return component_give_tree(c, ev);
+	if (c->cbs->raw(c, ev, c->ctx))
+		return c->conn == NULL;
+	return component_parse_tree(c, ev);
+}
+
 static int component_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 {
 	struct component *c = ctx;
 
-	if (strcmp(ev->tree->ns, XML_NS_STREAM) == 0 && strcmp(ev->tree->name, "error") == 0 &&
+	if (strcmp(ev->ns, XML_NS_STREAM) == 0 && strcmp(ev->name, "error") == 0 &&
 	    c->state != COMPONENT_HANDSHAKE) {
-		struct stanza *cond = stanza_child_element(ev->tree, 0);
+		struct stanza *own = NULL;
+		if (ev->tree == NULL)
+			(void)stanza_parse(ev->raw, ev->raw_len, STREAM_NS_COMPONENT, &own);
+		const struct stanza *err = ev->tree != NULL ? ev->tree : own;
+		struct stanza *cond = err != NULL ? stanza_child_element(err, 0) : NULL;
 		char why[128];
 		snprintf(why, sizeof(why), "stream error %s", cond ? cond->name : "?");
+		stanza_unref(&own);
 		component_drop(c, why);
 		component_schedule(c, NULL);
 		return 1;
 	}
-	if (strcmp(ev->tree->name, "a") == 0 && strcmp(ev->tree->ns, COMPONENT_NS_EXT) == 0) {
-		component_acked(c, ev->tree);
+	if (strcmp(ev->name, "a") == 0 && strcmp(ev->ns, COMPONENT_NS_EXT) == 0) {
+		if (ev->tree != NULL)
+			component_acked(c, stanza_get_attr(ev->tree, "h"));
+		else
+			component_acked_raw(c, ev);
 		return 0;
 	}
 	/* Everything after the answer to <ack/> is numbered by the router
 	 * (component_read acknowledges it once handled). */
 	if (c->acks)
 		c->in_seq++;
+	/* Only READY switches the parser to HEAD mode, so earlier states
+	 * always have a tree. */
 	switch (c->state) {
 	case COMPONENT_HANDSHAKE:
 		component_on_handshake(c, ev->tree);
@@ -353,9 +460,7 @@ static int component_on_stanza(void *ctx, const struct xml_parser_stanza *ev)
 		component_on_bind_reply(c, ev->tree);
 		break;
 	case COMPONENT_READY:
-		c->count.in++;
-		c->cbs->stanza(c, ev->tree, c->ctx);
-		break;
+		return component_deliver(c, ev);
 	default:
 		break;
 	}
@@ -380,11 +485,24 @@ static void component_read(struct conn *conn, const char *data, size_t len)
 {
 	struct component *c = conn->owner;
 
-	int r = xml_parser_feed(c->parser, data, len);
-	if (r < 0 && r != XML_PARSER_STOPPED) {
-		component_drop(c, xml_parser_error_text(c->parser));
-		component_schedule(c, NULL);
-		return;
+	if (c->frame != NULL) {
+		int r = xml_frame_feed(c->frame, data, len);
+		if (r < 0 && r != XML_PARSER_STOPPED) {
+			component_drop(c, xml_parser_error_condition(r));
+			component_schedule(c, NULL);
+			return;
+		}
+	} else {
+		int r = xml_parser_feed(c->parser, data, len);
+		if (r < 0 && r != XML_PARSER_STOPPED) {
+			component_drop(c, xml_parser_error_text(c->parser));
+			component_schedule(c, NULL);
+			return;
+		}
+		/* Ready, and the parser between stanzas: cut from now on. */
+		if (c->conn != NULL && c->state == COMPONENT_READY && c->cbs->raw != NULL &&
+		    c->raw_ok && xml_parser_release_idle(c->parser))
+			c->frame = xml_frame_new(&component_parser_callbacks, c, c->default_ns, 0);
 	}
 	/* The owner has handled every stanza of this read (its callback
 	 * returned): tell the router, which keeps them until then. */
@@ -453,6 +571,9 @@ static void component_on_connect(struct conn *conn, int status, void *ctx)
 	c->conn = conn;
 	c->state = COMPONENT_HEADER;
 	xml_parser_reset(c->parser);
+	xml_parser_set_mode(c->parser, XML_PARSER_MODE_TREE);
+	xml_frame_free(&c->frame);
+	xml_parser_free(&c->tree_parser);
 	conn_start(conn, &component_conn_callbacks, c);
 	conn_set_low_water(conn, c->opt.low_water != 0 ? c->opt.low_water : c->opt.queue_limit / 2);
 	stream_header(&b, STREAM_NS_COMPONENT, NULL, c->name, NULL);
@@ -615,6 +736,12 @@ size_t component_queued(const struct component *c)
 struct component_counts component_counts(const struct component *c)
 {
 	return c->count;
+}
+
+const char *component_stanza_raw(const struct component *c, size_t *len_r)
+{
+	*len_r = c->cur_raw_len;
+	return c->cur_raw;
 }
 
 bool component_is_ready(const struct component *c)

@@ -33,12 +33,23 @@
 
 struct component;
 struct stanza;
+struct xml_parser_stanza;
 
 struct component_callbacks {
 	/* Authenticated and every name bound (after each (re)connection). */
 	void (*ready)(struct component *component, void *ctx);
 	/* A stanza from the router; borrowed (stanza_ref() to keep it). */
 	void (*stanza)(struct component *component, struct stanza *stanza, void *ctx);
+	/* May be NULL. When set, once ready each stanza is offered here first,
+	 * without a tree: its name, namespace, to/from/type/id and original
+	 * bytes (stanza->raw, standing alone in the stream's default namespace;
+	 * see component_stanza_raw()). Return true when it was handled, false
+	 * to have it parsed and passed to the stanza callback as usual. For the
+	 * hot path of an owner that only needs the bytes, e.g. c2s's deliveries.
+	 * With it, the router's stream is no longer parsed once ready, only cut
+	 * into stanzas (common/xml-frame.h: the router checked every byte). */
+	bool (*raw)(struct component *component, const struct xml_parser_stanza *stanza,
+		    void *ctx);
 	/* The stream is gone; reconnection is already scheduled. May be NULL. */
 	void (*down)(struct component *component, const char *why, void *ctx);
 	/* The connection's output queue fell to low_water after being above
@@ -81,6 +92,14 @@ int component_send(struct component *component, const struct stanza *stanza);
  * acknowledgements count stanzas. For a sender that builds many similar
  * stanzas as text, e.g. pubsub's notifications, sm's deliveries. */
 int component_send_raw(struct component *component, const char *data, size_t len);
+/* During the stanza callback: the original bytes of the stanza being handled
+ * (*len_r of them), which stand alone in the stream's default namespace
+ * (jabber:component:accept) with the "stream" prefix bound, so an owner that
+ * passes the stanza on unchanged may copy them instead of serializing the
+ * tree. NULL outside the callback, before ready, and when the router's stream
+ * header declared other prefixes the bytes might use. Only valid while the
+ * tree is unchanged. */
+const char *component_stanza_raw(const struct component *component, size_t *len_r);
 bool component_is_ready(const struct component *component);
 /* Bytes waiting to reach the router: queued while disconnected, plus the
  * connection's output queue. For the owner's backpressure. */

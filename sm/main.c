@@ -63,7 +63,6 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 {
 	struct sm *sm = ctx;
 	const char *to = stanza_get_attr(st, "to");
-	(void)component;
 
 	if (to != NULL && strcmp(to, sm->name) == 0) {
 		/* Addressed to this instance: router events, replies, status,
@@ -79,8 +78,14 @@ static void sm_on_stanza(struct component *component, struct stanza *st, void *c
 		}
 		return;
 	}
-	if (!sm_scale_hold(sm, st))
-		sm_dispatch(sm, st);
+	if (sm_scale_hold(sm, st))
+		return;
+	/* Its original bytes, for wrapping it without a tree (sm-wrap.c);
+	 * a kept stanza dispatched later goes without them. */
+	sm->in.st = st;
+	sm->in.raw = component_stanza_raw(component, &sm->in.len);
+	sm_dispatch(sm, st);
+	sm->in.st = NULL;
 }
 
 void sm_dispatch(struct sm *sm, struct stanza *st)
@@ -142,9 +147,16 @@ static void sm_on_down(struct component *component, const char *why, void *ctx)
 	sm_scale_reset(sm);
 }
 
+static bool sm_on_raw(struct component *component, const struct xml_parser_stanza *ev, void *ctx)
+{
+	(void)component;
+	return sm_wrap_deliver_raw(ctx, ev);
+}
+
 static const struct component_callbacks sm_component_callbacks = {
 	.ready = sm_on_ready,
 	.stanza = sm_on_stanza,
+	.raw = sm_on_raw,
 	.down = sm_on_down,
 };
 

@@ -183,21 +183,28 @@ void sm_blocking_refuse(struct sm *sm, struct sm_session *session, const struct 
 	stanza_unref(&reply);
 }
 
-static bool sm_blocking_is(const struct stanza *st, const char *name, const char *type)
+/* What blocking does to a stanza (name, type, from, to) for to_bare:
+ * nothing, refuse it to its local sender, or drop it (bouncing some). */
+enum sm_blocking_verdict {
+	SM_BLOCKING_PASS,
+	SM_BLOCKING_REFUSE,
+	SM_BLOCKING_INBOUND,
+};
+
+static bool sm_blocking_type_is(const char *t, const char *type)
 {
-	const char *t = stanza_get_attr(st, "type");
-	return strcmp(st->name, name) == 0 && (type == NULL ? t == NULL : t != NULL &&
-								    strcmp(t, type) == 0);
+	return type == NULL ? t == NULL : t != NULL && strcmp(t, type) == 0;
 }
 
-bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bool to_account)
+static enum sm_blocking_verdict sm_blocking_judge(struct sm *sm, const char *name, const char *type,
+						  const char *from, const char *to,
+						  const char *to_bare, bool to_account)
 {
-	const char *from = stanza_get_attr(st, "from");
 	struct jid fj;
-	bool handled = false;
+	enum sm_blocking_verdict v = SM_BLOCKING_PASS;
 
 	if (from == NULL || jid_parse(from, -1, &fj) != JID_OK)
-		return false;
+		return SM_BLOCKING_PASS;
 	char *from_bare = jid_bare_string(&fj);
 	bool local = fj.node != NULL && config_is_user_domain(sm->config, fj.domain,
 							       strlen(fj.domain));
@@ -209,23 +216,44 @@ bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bo
 	/* Outbound: a user's message or iq to a JID the user blocked
 	 * (errors are answers, and may go back; the server itself is never
 	 * blocked). */
-	if (local && to_account && strcmp(st->name, "presence") != 0 &&
-	    !sm_blocking_is(st, st->name, "error") &&
-	    sm_blocking_blocks(sm, from_bare, stanza_get_attr(st, "to"))) {
-		sm_blocking_refuse(sm, NULL, st);
-		handled = true;
+	if (local && to_account && strcmp(name, "presence") != 0 &&
+	    !sm_blocking_type_is(type, "error") && sm_blocking_blocks(sm, from_bare, to)) {
+		v = SM_BLOCKING_REFUSE;
 		goto out;
 	}
 	/* Inbound: anything from a JID the addressee blocked. */
-	if (to_account && sm_blocking_blocks(sm, to_bare, from)) {
-		if (strcmp(st->name, "message") == 0 || sm_blocking_is(st, "iq", "get") ||
-		    sm_blocking_is(st, "iq", "set"))
-			sm_bounce(sm, st, "cancel", "service-unavailable");
-		handled = true;
-	}
+	if (to_account && sm_blocking_blocks(sm, to_bare, from))
+		v = SM_BLOCKING_INBOUND;
 out:
 	free(from_bare);
-	return handled;
+	return v;
+}
+
+bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bool to_account)
+{
+	const char *type = stanza_get_attr(st, "type");
+
+	switch (sm_blocking_judge(sm, st->name, type, stanza_get_attr(st, "from"),
+				  stanza_get_attr(st, "to"), to_bare, to_account)) {
+	case SM_BLOCKING_PASS:
+		return false;
+	case SM_BLOCKING_REFUSE:
+		sm_blocking_refuse(sm, NULL, st);
+		return true;
+	case SM_BLOCKING_INBOUND:
+		if (strcmp(st->name, "message") == 0 ||
+		    (strcmp(st->name, "iq") == 0 &&
+		     (sm_blocking_type_is(type, "get") || sm_blocking_type_is(type, "set"))))
+			sm_bounce(sm, st, "cancel", "service-unavailable");
+		return true;
+	}
+	return false;
+}
+
+bool sm_blocking_passes(struct sm *sm, const char *name, const char *type, const char *from,
+			const char *to, const char *to_bare)
+{
+	return sm_blocking_judge(sm, name, type, from, to, to_bare, true) == SM_BLOCKING_PASS;
 }
 
 void sm_blocking_session_result(struct sm *sm, const struct stanza *iq, const char *bare)

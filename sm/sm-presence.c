@@ -258,6 +258,7 @@ void sm_presence_inbound(struct sm *sm, const char *user, struct stanza *st)
 	char *from = xstrdup(from_attr);
 	char *contact = jid_bare_string(&jid);
 	jid_clear(&jid);
+	sm_wrap_forget(sm, st);
 	stanza_set_attr(st, "from", contact);
 	if (sm_is_type(st, "probe")) {
 		struct store_roster_item item = {0};

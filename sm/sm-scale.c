@@ -264,6 +264,11 @@ void sm_scale_handover_done(struct sm *sm, const char *domain, const char *from)
 	sm_scale_replay(sm);
 }
 
+bool sm_scale_waiting(const struct sm *sm)
+{
+	return sm->scale->expected != NULL || sm->scale->kept != NULL;
+}
+
 bool sm_scale_hold(struct sm *sm, struct stanza *st)
 {
 	struct sm_scale *sc = sm->scale;

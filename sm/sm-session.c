@@ -117,28 +117,6 @@ void sm_session_push(struct sm *sm, const struct sm_session *session,
 	stanza_unref(&iq);
 }
 
-/* <message from=SM to=C2S><deliver xmlns=SM_NS_SESSION sid=SID>ST</deliver></message>,
- * written as text around ST's serialisation: the bytes a copy of ST inside a built envelope
- * would give, without copying ST (every stanza for a client passes here). */
-void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st)
-{
-	struct buf b = {0};
-
-	buf_append_str(&b, "<message from='");
-	buf_append_xml_escaped(&b, sm->name, strlen(sm->name), true);
-	buf_append_str(&b, "' to='");
-	buf_append_xml_escaped(&b, session->c2s, strlen(session->c2s), true);
-	buf_append_str(&b, "'><deliver xmlns='" SM_NS_SESSION "' sid='");
-	buf_append_xml_escaped(&b, session->sid, strlen(session->sid), true);
-	buf_append_str(&b, "'>");
-	stanza_serialize(st, SM_NS_SESSION, &b);
-	buf_append_str(&b, "</deliver></message>");
-	if (component_send_raw(sm->component, b.data, b.len) < 0)
-		JLOG_WARN(0, "router unreachable and queue full: dropped a %s to %s", st->name,
-			  session->c2s);
-	buf_free(&b);
-}
-
 /* Tell a c2s to close one of its clients (the session was replaced). */
 static void sm_session_tell_end(struct sm *sm, const struct sm_session *s, const char *reason)
 {

@@ -58,6 +58,7 @@
 
 struct component;
 struct stanza;
+struct xml_parser_stanza;
 struct sm_register_ip;
 struct sm_adhoc_session;
 struct sm_blocking_set;
@@ -125,6 +126,15 @@ struct sm {
 	} count;
 	struct metrics_histogram store_seconds;
 	struct sm_pep *pep; /* sm-pep.c */
+	/* The stanza sm_on_stanza() is handling and its original bytes
+	 * (component_stanza_raw(), NULL when they do not stand alone), for
+	 * sm_session_deliver() to wrap as they are (sm-wrap.c). Whoever
+	 * changes that tree first calls sm_wrap_forget(). */
+	struct {
+		const struct stanza *st;
+		const char *raw;
+		size_t len;
+	} in;
 	uint64_t started; /* uv_hrtime() at start, for XEP-0012 uptime */
 	struct sm_scale *scale; /* sm-scale.c */
 	uv_timer_t scale_timer; /* sm-scale.c: handovers and leaving take at most this long */
@@ -155,8 +165,16 @@ void sm_session_handle(struct sm *sm, struct stanza *iq, struct stanza *session)
 void sm_session_kick(struct sm *sm, struct sm_session *session, const char *reason);
 /* A c2s instance went away: end every session it hosted. */
 void sm_session_end_host(struct sm *sm, const char *c2s);
+
+/* sm-wrap.c */
 /* Write st to the client of a session, wrapped in <deliver/>. */
 void sm_session_deliver(struct sm *sm, const struct sm_session *session, const struct stanza *st);
+/* st is about to change: its original bytes no longer say what it is. */
+void sm_wrap_forget(struct sm *sm, const struct stanza *st);
+/* The router link's raw callback (component.h): a message to a full JID
+ * with a session, which sm only wraps, goes to it from its bytes without a
+ * tree. False for everything else (sm_on_stanza() gets it). */
+bool sm_wrap_deliver_raw(struct sm *sm, const struct xml_parser_stanza *ev);
 /* A push to one session: iq type='set' with a fresh id and a copy of
  * payload (roster pushes, blocklist pushes). */
 void sm_session_push(struct sm *sm, const struct sm_session *session,
@@ -258,6 +276,10 @@ bool sm_blocking_blocks(struct sm *sm, const char *user, const char *jid);
  * when to_account, else the server's domain): true when blocking took it
  * (dropped or answered with an error). */
 bool sm_blocking_check(struct sm *sm, struct stanza *st, const char *to_bare, bool to_account);
+/* The same question without a tree, for a stanza to the account to_bare:
+ * true when blocking has nothing to do with it. */
+bool sm_blocking_passes(struct sm *sm, const char *name, const char *type, const char *from,
+			const char *to, const char *to_bare);
 /* The result to a session start, saying whether the account blocks anyone
  * (c2s then sends its messages and iqs to other domains through sm). */
 void sm_blocking_session_result(struct sm *sm, const struct stanza *iq, const char *bare);
@@ -329,6 +351,9 @@ void sm_scale_event(struct sm *sm, const struct stanza *presence);
  * instance's name) to dispatch it, in order, once they are in: true when
  * kept. */
 bool sm_scale_hold(struct sm *sm, struct stanza *st);
+/* Handovers are awaited or stanzas kept: nothing may overtake them (the
+ * raw delivery path of sm-wrap.c steps aside). */
+bool sm_scale_waiting(const struct sm *sm);
 /* The instance that owns the account bare now (rendezvous over the
  * domain's holders); NULL when no holder is known. */
 const char *sm_scale_owner(const struct sm *sm, const char *bare);
