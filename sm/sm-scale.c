@@ -273,7 +273,7 @@ bool sm_scale_hold(struct sm *sm, struct stanza *st)
 {
 	struct sm_scale *sc = sm->scale;
 
-	if (sc->expected == NULL && sc->kept == NULL)
+	if (!sm_scale_waiting(sm))
 		return false;
 	/* After a crash, sessions come back now; what waits for them after. */
 	if (sm_scale_crash_only(sc) && sm_scale_reannounced(st))

@@ -7,22 +7,16 @@ moved into jabber:client from a tree. A third-party component sends them to
 juliet's full JID; her slixmpp client checks each one as XML."""
 
 import asyncio
-import importlib.util
 import os
 
 import pytest
 
 from conftest import BUILD_DIR
 from fake_sm import C2SProcess
-from junction_helpers import connect_component
+from junction_helpers import connect_component, load_test_file
 
-_here = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location('sm_session', os.path.join(_here, '19-sm-session.py'))
-sm_session = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sm_session)
-_login = importlib.util.spec_from_file_location('c2s_login', os.path.join(_here, '20-c2s-login.py'))
-c2s_login = importlib.util.module_from_spec(_login)
-_login.loader.exec_module(c2s_login)
+sm_session = load_test_file('sm_session', '19-sm-session.py')
+c2s_login = load_test_file('c2s_login', '20-c2s-login.py')
 
 NSC = '{jabber:client}'
 TO = 'juliet@localhost/home'
